@@ -1,0 +1,81 @@
+// binding.ts - loads the native addon (a prebuild for this platform if present, else the local
+// build) and names its flat verbs. Loaded on first use, so importing myriad costs nothing.
+import { join } from 'node:path';
+
+export interface Binding {
+  syscalls: string[];
+  platformThreads: number;
+  init(onEvents: (records: Float64Array, arena: Buffer | undefined) => void): void;
+  configure(threads: number): boolean;
+  threads(): number;
+  ref(on: boolean): void;
+  listen(req: number, host: string, port: number, owner: number, backlog: number, acceptBatch: number,
+    flags: number, keepAliveDelayMs: number, idleTimeoutMs: number): void;
+  closeListener(listenerId: number): void;
+  connect(req: number, host: string, port: number, localHost: string | null, localPort: number,
+    portLo: number, portHi: number, timeoutMs: number, owner: number, flags: number,
+    keepAliveDelayMs: number, idleTimeoutMs: number): void;
+  write(id: number, data: Uint8Array | string, highWaterMark: number): number;
+  end(id: number, data?: Uint8Array | string): void;
+  destroy(id: number): void;
+  pause(id: number): void;
+  resume(id: number): void;
+  setNoDelay(id: number, on: boolean): void;
+  setKeepAlive(id: number, on: boolean, delayMs: number): void;
+  setTimeout(id: number, ms: number): void;
+  endpoints(id: number): [string, number, string, number, 4 | 6] | undefined;
+  buffered(id: number): number;
+  stats(): NativeStats;
+  errorName(errno: number): [string, string];
+  rlimitNofile(raise: boolean): [number, number] | null;
+}
+
+export interface NativeStats {
+  connectionsEstablished: number;
+  connectionsAccepted: number;
+  connectionsDialed: number;
+  connectionsClosed: number;
+  connectionFailures: number;
+  acceptErrors: number;
+  bytesRead: number;
+  bytesWritten: number;
+  reactors: { eventsHandled: number; wakeups: number; batches: number; connections: number }[];
+}
+
+// Flags shared with native/addon/addon.cc.
+export const enum Flag {
+  ReuseAddress = 1,
+  ReusePort = 2,
+  Ipv6Only = 4,
+  NoDelay = 8,
+  KeepAlive = 16,
+  BindNoPort = 32,
+}
+
+// Event types shared with native/core/events.h.
+export const enum Ev {
+  Accept = 1,
+  Connected = 2,
+  ConnectFailed = 3,
+  Data = 4,
+  End = 5,
+  Drain = 6,
+  Error = 7,
+  Close = 8,
+  Timeout = 9,
+  ListenOk = 10,
+  ListenFailed = 11,
+  ListenerClosed = 12,
+  AcceptError = 13,
+}
+
+let binding: Binding | undefined;
+
+export function getBinding(): Binding {
+  if (binding === undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as (dir: string) => Binding;
+    binding = load(join(__dirname, '..'));
+  }
+  return binding;
+}

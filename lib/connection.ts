@@ -1,0 +1,339 @@
+// connection.ts - one TCP connection. A lean object: an id, a few flags and a reference to its
+// owner. Its EventEmitter state is created on the first on(), so a connection nobody listens
+// to costs a few dozen bytes of JS heap; the socket itself lives in a reactor.
+import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import { binding, connections, errorFromNative, hold, type Owner } from './engine';
+import { invalidArgType, stateError, validateBool, validateInt, validateFunction } from './errors';
+
+const enum F {
+  Paused = 1,        // user called pause()
+  NativePaused = 2,  // the reactor stopped reading (pause() or too much queued here)
+  Ending = 4,        // end() called
+  Destroyed = 8,     // destroy() called or closed
+  Closed = 16,       // 'close' emitted
+  PeerEnded = 32,    // 'end' seen from the reactor
+  AllowHalfOpen = 64,
+  CloseOnTimeout = 128,
+  Errored = 256,
+}
+
+const END = Symbol('end');
+type Queued = Buffer | typeof END;
+// What a connection keeps while paused or unheard; `bytes` avoids re-summing on every chunk.
+type Queue = Queued[] & { bytes: number };
+
+// Per-connection settings shared by every connection of one server or dialer.
+export interface ConnectionDefaults {
+  highWaterMark: number;
+  allowHalfOpen: boolean;
+  closeOnTimeout: boolean;
+}
+
+export interface Connection extends EventEmitter {
+  on(event: 'data', fn: (chunk: Buffer) => void): this;
+  on(event: 'end' | 'drain' | 'timeout', fn: () => void): this;
+  on(event: 'error', fn: (err: Error) => void): this;
+  on(event: 'close', fn: (hadError: boolean) => void): this;
+  on(event: string | symbol, fn: (...args: any[]) => void): this;
+}
+
+/**
+ * A TCP connection owned by a myriad reactor.
+ *
+ * Events: 'data' (Buffer), 'end' (the peer sent FIN; the connection stays writable until you
+ * call end()), 'drain', 'timeout', 'error' (only emitted when someone listens: one failing client
+ * of a hundred thousand does not crash the process; 'close' reports hadError), 'close'.
+ *
+ * Data that arrives while paused or before anyone listens for 'data' is kept (up to the
+ * high-water mark, then the reactor stops reading: TCP flow control does the rest).
+ */
+export class Connection {
+  /** Process-unique id (a number below 2^53). */
+  readonly id: number;
+  /** @internal */ _owner: Owner;
+  /** @internal */ _flags: number;
+  /** @internal */ _defaults: ConnectionDefaults;
+  /** @internal */ _queue: Queue | undefined;
+  /** @internal */ _ends: [string, number, string, number, 4 | 6] | undefined;
+  /** @internal */ _tag: unknown; // owner bookkeeping (the dialer's source-address slot)
+  // EventEmitter's own fields, created lazily by its methods.
+  /** @internal */ _events: any;
+  /** @internal */ _eventsCount: number;
+
+  /** @internal */
+  constructor(id: number, owner: Owner, defaults: ConnectionDefaults) {
+    this.id = id;
+    this._owner = owner;
+    this._defaults = defaults;
+    this._flags = (defaults.allowHalfOpen ? F.AllowHalfOpen : 0) | (defaults.closeOnTimeout ? F.CloseOnTimeout : 0);
+    this._queue = undefined;
+    this._ends = undefined;
+    this._tag = undefined;
+    this._events = undefined;
+    this._eventsCount = 0;
+    connections.set(id, this);
+    hold();
+  }
+
+  // ---- addresses (read from the reactor's table on first use, then kept) ----
+  private _endpoints(): [string, number, string, number, 4 | 6] | undefined {
+    if (this._ends === undefined && (this._flags & F.Closed) === 0) this._ends = binding().endpoints(this.id);
+    return this._ends;
+  }
+  get localAddress(): string | undefined { return this._endpoints()?.[0]; }
+  get localPort(): number | undefined { return this._endpoints()?.[1]; }
+  get remoteAddress(): string | undefined { return this._endpoints()?.[2]; }
+  get remotePort(): number | undefined { return this._endpoints()?.[3]; }
+  get family(): 'IPv4' | 'IPv6' | undefined {
+    const e = this._endpoints();
+    return e === undefined ? undefined : e[4] === 6 ? 'IPv6' : 'IPv4';
+  }
+
+  /** Bytes written but not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return (this._flags & F.Destroyed) !== 0 ? 0 : binding().buffered(this.id);
+  }
+  get destroyed(): boolean { return (this._flags & F.Destroyed) !== 0; }
+  get writable(): boolean { return (this._flags & (F.Ending | F.Destroyed)) === 0; }
+  get paused(): boolean { return (this._flags & F.Paused) !== 0; }
+
+  // ---- writing ----
+
+  /**
+   * Queues bytes for sending. Returns false once bufferedAmount reaches the high-water mark:
+   * keep writing if you must (nothing is dropped), or wait for 'drain'.
+   */
+  write(data: Uint8Array | string): boolean {
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
+    }
+    if ((this._flags & (F.Ending | F.Destroyed)) !== 0) {
+      this._lateWrite();
+      return false;
+    }
+    return binding().write(this.id, data, this._defaults.highWaterMark) < this._defaults.highWaterMark;
+  }
+
+  /** Sends what is queued (and `data`), then FIN. The connection closes once the peer ends too. */
+  end(data?: Uint8Array | string): this {
+    if (data !== undefined && typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
+    }
+    if ((this._flags & (F.Ending | F.Destroyed)) !== 0) return this;
+    this._flags |= F.Ending;
+    binding().end(this.id, data);
+    return this;
+  }
+
+  /** Closes at once; queued output is discarded. With `err`, 'error' (if listened) precedes 'close'. */
+  destroy(err?: Error): this {
+    if ((this._flags & F.Destroyed) !== 0) return this;
+    this._flags |= F.Destroyed;
+    if (err !== undefined) this._flags |= F.Errored;
+    binding().destroy(this.id);
+    if (err !== undefined) process.nextTick(() => this._emitError(err));
+    return this;
+  }
+
+  // ---- reading ----
+
+  pause(): this {
+    if ((this._flags & F.Paused) !== 0) return this;
+    this._flags |= F.Paused;
+    this._nativePause();
+    return this;
+  }
+
+  resume(): this {
+    if ((this._flags & F.Paused) === 0) return this;
+    this._flags &= ~F.Paused;
+    if (this._queue !== undefined) process.nextTick(() => this._flush());
+    else this._nativeResume();
+    return this;
+  }
+
+  // ---- options ----
+
+  setNoDelay(noDelay = true): this {
+    validateBool(noDelay, 'noDelay');
+    if ((this._flags & F.Destroyed) === 0) binding().setNoDelay(this.id, noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelayMs = 0): this {
+    validateBool(enable, 'enable');
+    validateInt(initialDelayMs, 'initialDelayMs', 0, 0x7fffffff);
+    if ((this._flags & F.Destroyed) === 0) binding().setKeepAlive(this.id, enable, initialDelayMs);
+    return this;
+  }
+
+  /** Emits 'timeout' after `ms` without activity (0 turns it off); timed natively, not per-socket JS timers. */
+  setTimeout(ms: number, callback?: () => void): this {
+    validateInt(ms, 'ms', 0, 0x7fffffff);
+    if (callback !== undefined) {
+      validateFunction(callback, 'callback');
+      this.once('timeout', callback);
+    }
+    if ((this._flags & F.Destroyed) === 0) binding().setTimeout(this.id, ms);
+    return this;
+  }
+
+  /** A node:stream Duplex over this connection, for stream.pipeline, tls.connect({ socket }), http. */
+  toStream(): Duplex {
+    return connectionStream(this);
+  }
+
+  // ---- EventEmitter: a 'data' listener delivers what was kept meanwhile ----
+  on(event: string | symbol, fn: (...args: any[]) => void): this {
+    EventEmitter.prototype.on.call(this, event, fn);
+    if (event === 'data' && this._queue !== undefined && (this._flags & F.Paused) === 0) process.nextTick(() => this._flush());
+    return this;
+  }
+  addListener(event: string | symbol, fn: (...args: any[]) => void): this {
+    return this.on(event, fn);
+  }
+  once(event: string | symbol, fn: (...args: any[]) => void): this {
+    EventEmitter.prototype.once.call(this, event, fn);
+    if (event === 'data' && this._queue !== undefined && (this._flags & F.Paused) === 0) process.nextTick(() => this._flush());
+    return this;
+  }
+
+  // ---- from the engine ----
+
+  /** @internal */
+  _onData(chunk: Buffer): void {
+    if ((this._flags & F.Destroyed) !== 0) return;
+    if (this._queue === undefined && (this._flags & F.Paused) === 0 && this._events !== undefined && this._events.data !== undefined) {
+      this.emit('data', chunk);
+      return;
+    }
+    const q = (this._queue ??= Object.assign([] as Queued[], { bytes: 0 }));
+    q.push(chunk);
+    q.bytes += chunk.length;
+    if (q.bytes >= this._defaults.highWaterMark) this._nativePause();
+  }
+
+  /** @internal */
+  _onEnd(): void {
+    this._flags |= F.PeerEnded;
+    if (this._queue !== undefined) this._queue.push(END);
+    else this._emitEnd();
+  }
+
+  /** @internal */
+  _onDrain(): void {
+    if ((this._flags & F.Destroyed) === 0) this.emit('drain');
+  }
+
+  /** @internal */
+  _onTimeout(): void {
+    if ((this._flags & F.Destroyed) !== 0) return;
+    this.emit('timeout');
+    if ((this._flags & F.CloseOnTimeout) !== 0) {
+      this.destroy(stateError('ETIMEDOUT', `connection ${this.id} idle for longer than its timeout`));
+    }
+  }
+
+  /** @internal */
+  _onError(errno: number, syscall: string): void {
+    this._flags |= F.Errored;
+    this._emitError(errorFromNative(errno, syscall, { address: this.remoteAddress, port: this.remotePort }));
+  }
+
+  /** @internal */
+  _onClose(hadError: boolean): void {
+    this._flags |= F.Destroyed | F.Closed;
+    this._queue = undefined;
+    this._owner._connClosed(this);
+    this.emit('close', hadError || (this._flags & F.Errored) !== 0);
+  }
+
+  private _emitError(err: Error): void {
+    if (this._events !== undefined && this._events.error !== undefined) this.emit('error', err);
+  }
+
+  private _emitEnd(): void {
+    this.emit('end');
+    if ((this._flags & F.AllowHalfOpen) === 0) this.end();
+  }
+
+  private _lateWrite(): void {
+    const destroyed = (this._flags & F.Destroyed) !== 0;
+    const err = destroyed
+      ? stateError('ERR_STREAM_DESTROYED', 'Cannot call write after a connection was destroyed')
+      : stateError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
+    process.nextTick(() => this._emitError(err));
+  }
+
+  private _nativePause(): void {
+    if ((this._flags & (F.NativePaused | F.Destroyed)) !== 0) return;
+    this._flags |= F.NativePaused;
+    binding().pause(this.id);
+  }
+
+  private _nativeResume(): void {
+    if ((this._flags & F.NativePaused) === 0 || (this._flags & F.Destroyed) !== 0) return;
+    this._flags &= ~F.NativePaused;
+    binding().resume(this.id);
+  }
+
+  // Delivers what was kept while paused or unheard, in order, then reads again.
+  private _flush(): void {
+    while (this._queue !== undefined && (this._flags & F.Paused) === 0 && (this._flags & F.Closed) === 0) {
+      if (this._events === undefined || this._events.data === undefined) return;
+      const item = this._queue.shift()!;
+      if (item !== END) this._queue.bytes -= item.length;
+      if (this._queue.length === 0) this._queue = undefined;
+      if (item === END) this._emitEnd();
+      else this.emit('data', item);
+    }
+    if (this._queue === undefined && (this._flags & F.Paused) === 0) this._nativeResume();
+  }
+}
+Object.setPrototypeOf(Connection.prototype, EventEmitter.prototype);
+
+function connectionStream(conn: Connection): Duplex {
+  const stream = new Duplex({
+    allowHalfOpen: true,
+    read() {
+      conn.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      if (conn.destroyed) return cb(stateError('ERR_STREAM_DESTROYED', 'connection destroyed'));
+      if (conn.write(chunk)) cb();
+      else conn.once('drain', () => cb());
+    },
+    final(cb) {
+      conn.end();
+      cb();
+    },
+    destroy(err, cb) {
+      conn.destroy();
+      cb(err);
+    },
+  });
+  conn.on('data', (chunk: Buffer) => {
+    if (!stream.push(chunk)) conn.pause();
+  });
+  conn.on('end', () => stream.push(null));
+  conn.on('error', (err: Error) => stream.destroy(err));
+  conn.on('close', () => {
+    if (!stream.destroyed) stream.destroy();
+  });
+  conn.on('timeout', () => stream.emit('timeout'));
+  // What node:net users (http, tls) look up on a socket.
+  Object.defineProperties(stream, {
+    remoteAddress: { get: () => conn.remoteAddress },
+    remotePort: { get: () => conn.remotePort },
+    localAddress: { get: () => conn.localAddress },
+    localPort: { get: () => conn.localPort },
+    remoteFamily: { get: () => conn.family },
+  });
+  Object.assign(stream, {
+    setNoDelay: (on?: boolean) => { conn.setNoDelay(on); return stream; },
+    setKeepAlive: (on?: boolean, d?: number) => { conn.setKeepAlive(on, d); return stream; },
+    setTimeout: (ms: number, cb?: () => void) => { conn.setTimeout(ms); if (cb) stream.once('timeout', cb); return stream; },
+  });
+  return stream;
+}

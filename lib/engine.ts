@@ -1,0 +1,199 @@
+// engine.ts - the JS side of the event channel: one per thread (per Node environment).
+//
+// The native layer calls onEvents() once per batch with a Float64Array of 4-number records
+// [type, id, a, b] and one Buffer holding the bytes of every Data event in the batch. This file
+// routes each record to its connection, server or pending request, keeps the event loop alive
+// while anything is open, and turns native error numbers into Node-style errors.
+import { getBinding, type Binding, Ev } from './binding';
+import { systemError, stateError, type SystemError, type SystemErrorFields } from './errors';
+import type { Connection } from './connection';
+
+// What the engine needs from a server or dialer (the owner of connections).
+export interface Owner {
+  readonly ownerId: number;
+  _accepted?(id: number): void;
+  _connClosed(conn: Connection): void;
+}
+
+export interface ListenWaiter {
+  resolve(v: { listenerId: number; port: number }): void;
+  reject(err: SystemError): void;
+  fields: Omit<SystemErrorFields, 'syscall'>;
+}
+
+export interface ConnectWaiter {
+  connected(id: number): void;
+  failed(errno: number, syscall: string): void;
+}
+
+export interface ListenerWatcher {
+  listenerClosed(listenerId: number): void;
+  acceptError(err: SystemError): void;
+}
+
+let native: Binding | undefined;
+let configuredThreads = 0;
+let holds = 0;
+let nextRequestId = 1;
+let nextOwnerId = 1;
+
+export const connections = new Map<number, Connection>();
+const owners = new Map<number, Owner>();
+const listenWaiters = new Map<number, ListenWaiter>();
+const connectWaiters = new Map<number, ConnectWaiter>();
+const listenerWatchers = new Map<number, ListenerWatcher>();
+
+export function configureThreads(threads: number): void {
+  if (native !== undefined) {
+    throw stateError('ERR_MYRIAD_STARTED', 'configure({ threads }) must be called before the first listen() or connect()');
+  }
+  configuredThreads = threads;
+}
+
+export function binding(): Binding {
+  if (native === undefined) {
+    const b = getBinding();
+    b.configure(configuredThreads);
+    b.init(onEvents);
+    native = b;
+  }
+  return native;
+}
+
+export function isStarted(): boolean {
+  return native !== undefined;
+}
+
+// The event loop stays alive while anything is open (like node:net handles).
+export function hold(): void {
+  if (holds++ === 0) binding().ref(true);
+}
+export function unhold(): void {
+  if (--holds === 0) binding().ref(false);
+}
+
+export function newRequestId(): number {
+  return nextRequestId++;
+}
+
+export function registerOwner(owner: Owner): void {
+  owners.set(owner.ownerId, owner);
+}
+export function unregisterOwner(owner: Owner): void {
+  owners.delete(owner.ownerId);
+}
+export function newOwnerId(): number {
+  return nextOwnerId++;
+}
+
+export function awaitListen(req: number, w: ListenWaiter): void {
+  listenWaiters.set(req, w);
+  hold();
+}
+export function awaitConnect(req: number, w: ConnectWaiter): void {
+  connectWaiters.set(req, w);
+  hold();
+}
+export function watchListener(listenerId: number, w: ListenerWatcher): void {
+  listenerWatchers.set(listenerId, w);
+}
+
+export function errorFromNative(errno: number, syscall: string, fields: Omit<SystemErrorFields, 'syscall'>): SystemError {
+  const [code, message] = binding().errorName(errno);
+  return systemError(errno, code, message, { syscall, ...fields });
+}
+
+function syscallName(n: number): string {
+  return binding().syscalls[n] || 'unknown';
+}
+
+function onEvents(rec: Float64Array, arena: Buffer | undefined): void {
+  for (let i = 0; i < rec.length; i += 4) {
+    try {
+      dispatch(rec[i], rec[i + 1], rec[i + 2], rec[i + 3], arena);
+    } catch (err) {
+      // A throwing user handler must not cost the rest of the batch its events: report it the
+      // way an EventEmitter handler's throw is reported, as an uncaught exception, afterwards.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+function dispatch(type: number, id: number, a: number, b: number, arena: Buffer | undefined): void {
+  switch (type) {
+    case Ev.Data: {
+      const conn = connections.get(id);
+      if (conn !== undefined) conn._onData(arena!.subarray(a, a + b));
+      return;
+    }
+    case Ev.Accept: {
+      const owner = owners.get(a);
+      if (owner === undefined || owner._accepted === undefined) {
+        binding().destroy(id); // its server closed while the connection waited in the backlog
+        return;
+      }
+      owner._accepted(id);
+      return;
+    }
+    case Ev.Connected: {
+      const w = connectWaiters.get(a);
+      if (w === undefined) {
+        binding().destroy(id);
+        return;
+      }
+      connectWaiters.delete(a);
+      unhold();
+      w.connected(id);
+      return;
+    }
+    case Ev.ConnectFailed: {
+      const w = connectWaiters.get(id);
+      if (w === undefined) return;
+      connectWaiters.delete(id);
+      unhold();
+      w.failed(a, syscallName(b));
+      return;
+    }
+    case Ev.End:
+      connections.get(id)?._onEnd();
+      return;
+    case Ev.Drain:
+      connections.get(id)?._onDrain();
+      return;
+    case Ev.Timeout:
+      connections.get(id)?._onTimeout();
+      return;
+    case Ev.Error:
+      connections.get(id)?._onError(a, syscallName(b));
+      return;
+    case Ev.Close: {
+      const conn = connections.get(id);
+      if (conn === undefined) return;
+      connections.delete(id);
+      unhold();
+      conn._onClose(a !== 0);
+      return;
+    }
+    case Ev.ListenOk:
+    case Ev.ListenFailed: {
+      const w = listenWaiters.get(id);
+      if (w === undefined) return;
+      listenWaiters.delete(id);
+      unhold();
+      if (type === Ev.ListenOk) w.resolve({ listenerId: a, port: b });
+      else w.reject(errorFromNative(a, syscallName(b), w.fields));
+      return;
+    }
+    case Ev.ListenerClosed: {
+      const w = listenerWatchers.get(id);
+      listenerWatchers.delete(id);
+      w?.listenerClosed(id);
+      return;
+    }
+    case Ev.AcceptError:
+      listenerWatchers.get(id)?.acceptError(errorFromNative(a, 'accept', {}));
+      return;
+  }
+}

@@ -1,0 +1,53 @@
+// myriad - very many TCP connections from Node.js.
+// The public API: everything a user imports comes from here.
+import { binding, configureThreads, isStarted } from './engine';
+import { invalidArgValue, validateInt, validateObject } from './errors';
+
+export { listen, Server } from './server';
+export type { ListenOptions, CloseOptions } from './server';
+export { Dialer } from './dialer';
+export type { DialerOptions, ConnectOptions, ConnectManyOptions } from './dialer';
+export { Connection } from './connection';
+export type { ConnectionOptions } from './options';
+export type { Endpoint, EndpointInput } from './address';
+
+export interface ConfigureOptions {
+  /** Reactor threads (default: the number of CPUs, at most 8). Only before first use. */
+  threads?: number;
+}
+
+/** Sets engine-wide options. Must run before the first listen() or connect(). */
+export function configure(options: ConfigureOptions): void {
+  const o = validateObject(options, 'options');
+  for (const key of Object.keys(o)) {
+    if (key !== 'threads') throw invalidArgValue('options', key, 'has an unknown key');
+  }
+  if (o.threads !== undefined) configureThreads(validateInt(o.threads, 'options.threads', 1, 16));
+}
+
+export interface Stats {
+  /** Established connections now (accepted + dialed, not yet closed). */
+  connectionsEstablished: number;
+  connectionsAccepted: number;
+  connectionsDialed: number;
+  connectionsClosed: number;
+  /** Connects that failed (refused, timed out, no port, ...). */
+  connectionFailures: number;
+  /** accept() failures (EMFILE, ENFILE, ...); the listener pauses and retries. */
+  acceptErrors: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Per reactor thread: events handed to JS, kernel wake-ups, batches, connections owned. */
+  reactors: { eventsHandled: number; wakeups: number; batches: number; connections: number }[];
+}
+
+/** Process counters (this thread's engine). All zero before first use. */
+export function stats(): Stats {
+  if (!isStarted()) {
+    return {
+      connectionsEstablished: 0, connectionsAccepted: 0, connectionsDialed: 0, connectionsClosed: 0,
+      connectionFailures: 0, acceptErrors: 0, bytesRead: 0, bytesWritten: 0, reactors: [],
+    };
+  }
+  return binding().stats();
+}

@@ -1,0 +1,230 @@
+// engine.cc - routes verbs to reactors and gathers their event batches.
+#include "engine.h"
+
+#include <new>
+
+#include "errors.h"
+
+namespace myriad {
+
+Engine::Engine(uint32_t threads, EventSink* sink) : sink_(sink) {
+  if (threads < 1) threads = 1;
+  if (threads > kMaxReactors) threads = kMaxReactors;
+  for (uint32_t i = 0; i < threads; i++) reactors_.emplace_back(new Reactor(this, i));
+}
+
+Engine::~Engine() { stop(); }
+
+int Engine::start() {
+  if (started_) return 0;
+  for (auto& r : reactors_) {
+    int err = r->start();
+    if (err != 0) {
+      stop();
+      return err;
+    }
+  }
+  started_ = true;
+  return 0;
+}
+
+void Engine::stop() {
+  for (auto& r : reactors_) r->stop();
+  // Reactors are gone; listeners they still watched are closed here.
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  for (auto& kv : listeners_) {
+    if (kv.second->fd != kInvalidSock) close_socket(kv.second->fd);
+    delete kv.second;
+  }
+  listeners_.clear();
+  started_ = false;
+}
+
+Conn* Engine::conn(uint64_t id, Reactor** r) {
+  ConnRef ref = split_conn_id(id);
+  if (ref.reactor >= reactors_.size()) return nullptr;
+  *r = reactors_[ref.reactor].get();
+  return (*r)->conn_for(ref.slot, ref.gen);
+}
+
+void Engine::post_to_conn(uint64_t id, Command&& c) {
+  ConnRef ref = split_conn_id(id);
+  if (ref.reactor >= reactors_.size()) {
+    if (c.bytes != nullptr) c.bytes->release();
+    return;
+  }
+  c.slot = ref.slot;
+  c.gen = ref.gen;
+  reactors_[ref.reactor]->post(std::move(c));
+}
+
+void Engine::listen(uint64_t request_id, const ListenRequest& req) {
+  Command c{};
+  c.type = CommandType::Listen;
+  c.arg = request_id;
+  c.ptr = new ListenRequest(req);
+  reactors_[0]->post(std::move(c));
+}
+
+void Engine::close_listener(uint32_t listener_id) {
+  Listener* l = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    auto it = listeners_.find(listener_id);
+    if (it == listeners_.end()) return;
+    l = it->second;
+    if (l->closing) return;
+    l->closing = true;
+  }
+  for (auto& r : reactors_) {
+    Command c{};
+    c.type = CommandType::DetachListener;
+    c.ptr = l;
+    r->post(std::move(c));
+  }
+}
+
+void Engine::register_listener(Listener* l) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  l->id = next_listener_id_++;
+  listeners_[l->id] = l;
+}
+
+void Engine::attach_everywhere(Listener* l) {
+  l->attached.store(static_cast<uint32_t>(reactors_.size()), std::memory_order_release);
+  for (auto& r : reactors_) {
+    Command c{};
+    c.type = CommandType::AttachListener;
+    c.ptr = l;
+    r->post(std::move(c));
+  }
+}
+
+void Engine::forget_listener(Listener* l) {
+  {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    listeners_.erase(l->id);
+  }
+  delete l;
+}
+
+void Engine::connect(uint64_t request_id, const ConnectRequest& req) {
+  Command c{};
+  c.type = CommandType::Connect;
+  c.arg = request_id;
+  c.ptr = new ConnectRequest(req);
+  uint32_t i = next_reactor_.fetch_add(1, std::memory_order_relaxed) % threads();
+  reactors_[i]->post(std::move(c));
+}
+
+uint64_t Engine::write(uint64_t id, SharedBytes* bytes, uint64_t high_water) {
+  Reactor* r = nullptr;
+  Conn* c = conn(id, &r);
+  if (c == nullptr) {
+    bytes->release();
+    return 0;
+  }
+  const uint64_t total = c->buffered.fetch_add(bytes->size(), std::memory_order_acq_rel) + bytes->size();
+  if (total >= high_water) c->want_drain.store(true, std::memory_order_relaxed);
+  Command cmd{};
+  cmd.type = CommandType::Write;
+  cmd.bytes = bytes;
+  post_to_conn(id, std::move(cmd));
+  return total;
+}
+
+void Engine::end(uint64_t id, SharedBytes* last_bytes) {
+  Reactor* r = nullptr;
+  Conn* c = conn(id, &r);
+  if (c == nullptr) {
+    if (last_bytes != nullptr) last_bytes->release();
+    return;
+  }
+  if (last_bytes != nullptr) c->buffered.fetch_add(last_bytes->size(), std::memory_order_acq_rel);
+  Command cmd{};
+  cmd.type = CommandType::End;
+  cmd.bytes = last_bytes;
+  post_to_conn(id, std::move(cmd));
+}
+
+namespace {
+Command simple(CommandType t, uint64_t arg = 0, uint64_t arg2 = 0) {
+  Command c{};
+  c.type = t;
+  c.arg = arg;
+  c.arg2 = arg2;
+  return c;
+}
+}  // namespace
+
+void Engine::destroy(uint64_t id) { post_to_conn(id, simple(CommandType::Destroy)); }
+void Engine::pause(uint64_t id) { post_to_conn(id, simple(CommandType::Pause)); }
+void Engine::resume(uint64_t id) { post_to_conn(id, simple(CommandType::Resume)); }
+void Engine::set_nodelay(uint64_t id, bool on) { post_to_conn(id, simple(CommandType::SetNoDelay, on)); }
+void Engine::set_keepalive(uint64_t id, bool on, uint32_t delay_ms) {
+  post_to_conn(id, simple(CommandType::SetKeepAlive, on, delay_ms));
+}
+void Engine::set_timeout(uint64_t id, uint32_t ms) { post_to_conn(id, simple(CommandType::SetTimeout, ms)); }
+
+bool Engine::endpoints(uint64_t id, Endpoint* local, Endpoint* remote) {
+  Reactor* r = nullptr;
+  Conn* c = conn(id, &r);
+  if (c == nullptr) return false;
+  *local = c->local;
+  *remote = c->remote;
+  return true;
+}
+
+uint64_t Engine::buffered(uint64_t id) {
+  Reactor* r = nullptr;
+  Conn* c = conn(id, &r);
+  return c == nullptr ? 0 : c->buffered.load(std::memory_order_acquire);
+}
+
+void Engine::notify_ready() {
+  if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) sink_->notify();
+}
+
+void Engine::drain(std::vector<Batch>& out) {
+  // Clear first: a batch published after this point notifies again rather than being missed.
+  notify_pending_.store(false, std::memory_order_seq_cst);
+  for (auto& r : reactors_) r->take_batches(out);
+}
+
+void Engine::release(std::vector<Batch>& handled) {
+  std::vector<std::vector<uint32_t>*> per(reactors_.size(), nullptr);
+  for (Batch& b : handled) {
+    if (b.closed_slots.empty() || b.reactor >= reactors_.size()) continue;
+    if (per[b.reactor] == nullptr) per[b.reactor] = new std::vector<uint32_t>();
+    per[b.reactor]->insert(per[b.reactor]->end(), b.closed_slots.begin(), b.closed_slots.end());
+  }
+  for (size_t i = 0; i < per.size(); i++) {
+    if (per[i] == nullptr) continue;
+    Command c{};
+    c.type = CommandType::Release;
+    c.ptr = per[i];
+    reactors_[i]->post(std::move(c));
+  }
+}
+
+EngineStats Engine::stats() {
+  EngineStats s;
+  for (auto& r : reactors_) {
+    ReactorCounters& k = r->counters;
+    s.accepted += k.accepted.load(std::memory_order_relaxed);
+    s.dialed += k.dialed.load(std::memory_order_relaxed);
+    s.connect_failures += k.connect_failures.load(std::memory_order_relaxed);
+    s.accept_errors += k.accept_errors.load(std::memory_order_relaxed);
+    s.closed += k.closed.load(std::memory_order_relaxed);
+    s.bytes_read += k.bytes_read.load(std::memory_order_relaxed);
+    s.bytes_written += k.bytes_written.load(std::memory_order_relaxed);
+    const uint64_t live = k.live.load(std::memory_order_relaxed);
+    s.live += live;
+    s.reactors.push_back(EngineStats::PerReactor{k.events.load(std::memory_order_relaxed),
+                                                 k.wakeups.load(std::memory_order_relaxed),
+                                                 k.batches.load(std::memory_order_relaxed), live});
+  }
+  return s;
+}
+
+}  // namespace myriad

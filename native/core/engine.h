@@ -1,0 +1,85 @@
+// engine.h - the public face of the native core: a set of reactors and the verbs the binding
+// calls. Every verb is non-blocking: it validates, hands a command to the owning reactor and
+// returns. Results come back as events, which the binding collects with drain().
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "events.h"
+#include "reactor.h"
+
+namespace myriad {
+
+// The binding's hook: called from a reactor thread when events are waiting and no notification
+// is outstanding. It must not block; the binding answers by calling drain() on the JS thread.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void notify() = 0;
+};
+
+struct EngineStats {
+  uint64_t accepted = 0, dialed = 0, connect_failures = 0, accept_errors = 0, closed = 0;
+  uint64_t bytes_read = 0, bytes_written = 0, live = 0;
+  struct PerReactor { uint64_t events, wakeups, batches, live; };
+  std::vector<PerReactor> reactors;
+};
+
+class Engine {
+ public:
+  Engine(uint32_t threads, EventSink* sink);
+  ~Engine();  // stops the reactors
+  int start();
+  void stop();
+  uint32_t threads() const { return static_cast<uint32_t>(reactors_.size()); }
+
+  // Verbs (JS thread). A bad id (closed, unknown) is ignored: JS may race a close it has not seen.
+  void listen(uint64_t request_id, const ListenRequest& req);
+  void close_listener(uint32_t listener_id);
+  void connect(uint64_t request_id, const ConnectRequest& req);
+  // Queues bytes; returns the connection's buffered byte count after it (0 for a bad id).
+  // When that reaches `high_water`, a Drain event follows once the queue has emptied.
+  uint64_t write(uint64_t id, SharedBytes* bytes, uint64_t high_water);
+  void end(uint64_t id, SharedBytes* last_bytes);  // last_bytes may be null
+  void destroy(uint64_t id);
+  void pause(uint64_t id);
+  void resume(uint64_t id);
+  void set_nodelay(uint64_t id, bool on);
+  void set_keepalive(uint64_t id, bool on, uint32_t delay_ms);
+  void set_timeout(uint64_t id, uint32_t ms);
+  bool endpoints(uint64_t id, Endpoint* local, Endpoint* remote);
+  uint64_t buffered(uint64_t id);
+
+  // Event delivery (JS thread): takes every waiting batch; then, once JS has handled them,
+  // release() lets the reactors reuse the slots of the connections those batches closed.
+  void drain(std::vector<Batch>& out);
+  void release(std::vector<Batch>& handled);
+
+  EngineStats stats();
+
+  // Reactor side.
+  void notify_ready();
+  void register_listener(Listener* l);  // assigns l->id
+  void attach_everywhere(Listener* l);
+  void forget_listener(Listener* l);  // last reactor detached: the socket is already closed
+
+ private:
+  Conn* conn(uint64_t id, Reactor** r);
+  void post_to_conn(uint64_t id, Command&& c);
+
+  EventSink* sink_;
+  std::vector<std::unique_ptr<Reactor>> reactors_;
+  std::atomic<bool> notify_pending_{false};
+  std::atomic<uint32_t> next_reactor_{0};
+  bool started_ = false;
+
+  std::mutex listeners_mu_;
+  uint32_t next_listener_id_ = 1;
+  std::unordered_map<uint32_t, Listener*> listeners_;
+};
+
+}  // namespace myriad

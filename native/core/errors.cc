@@ -1,0 +1,121 @@
+// errors.cc - the error table (names and messages follow libuv's uv_err_name/uv_strerror, so a
+// myriad error reads exactly like the node:net error for the same failure).
+#include "errors.h"
+
+#include <cerrno>
+
+#ifdef _WIN32
+#include "platform.h"
+#endif
+
+namespace myriad {
+
+const char* const kSyscallNames[static_cast<int>(Syscall::Count)] = {
+    "", "socket", "bind", "listen", "accept", "connect", "read", "write", "shutdown", "setsockopt",
+    "getsockname", "epoll_ctl"};
+
+// X(name, libuv message, windows-libuv-value). On POSIX the value is -errno of the same name.
+#define MYRIAD_ERRORS(X)                                              \
+  X(EACCES, "permission denied", -4092)                               \
+  X(EADDRINUSE, "address already in use", -4091)                      \
+  X(EADDRNOTAVAIL, "address not available", -4090)                    \
+  X(EAFNOSUPPORT, "address family not supported", -4089)              \
+  X(EAGAIN, "resource temporarily unavailable", -4088)                \
+  X(EALREADY, "connection already in progress", -4084)                \
+  X(EBADF, "bad file descriptor", -4083)                              \
+  X(EBUSY, "resource busy or locked", -4082)                          \
+  X(ECANCELED, "operation canceled", -4081)                           \
+  X(ECONNABORTED, "software caused connection abort", -4079)          \
+  X(ECONNREFUSED, "connection refused", -4078)                        \
+  X(ECONNRESET, "connection reset by peer", -4077)                    \
+  X(EHOSTUNREACH, "host is unreachable", -4074)                       \
+  X(EINTR, "interrupted system call", -4072)                          \
+  X(EINVAL, "invalid argument", -4071)                                \
+  X(EISCONN, "socket is already connected", -4069)                    \
+  X(EMFILE, "too many open files", -4066)                             \
+  X(EMSGSIZE, "message too long", -4065)                              \
+  X(ENETDOWN, "network is down", -4064)                               \
+  X(ENETUNREACH, "network is unreachable", -4062)                     \
+  X(ENFILE, "file table overflow", -4061)                             \
+  X(ENOBUFS, "no buffer space available", -4060)                      \
+  X(ENOMEM, "not enough memory", -4057)                               \
+  X(ENOPROTOOPT, "protocol not available", -4035)                     \
+  X(ENOTCONN, "socket is not connected", -4053)                       \
+  X(ENOTSOCK, "socket operation on non-socket", -4050)                \
+  X(ENOTSUP, "operation not supported on socket", -4049)              \
+  X(EPERM, "operation not permitted", -4048)                          \
+  X(EPIPE, "broken pipe", -4047)                                      \
+  X(EPROTONOSUPPORT, "protocol not supported", -4043)                 \
+  X(ETIMEDOUT, "connection timed out", -4039)                         \
+  X(EINPROGRESS, "operation in progress", -4076)
+
+#ifndef _WIN32
+#define MYRIAD_PORTABLE(name) (-(name))
+#else
+#define MYRIAD_PORTABLE(name) (MYRIAD_WIN_##name)
+#define X(name, msg, win) constexpr int MYRIAD_WIN_##name = (win);
+MYRIAD_ERRORS(X)
+#undef X
+#endif
+
+ErrorName error_name(int e) {
+#define X(name, msg, win) \
+  if (e == MYRIAD_PORTABLE(name)) return ErrorName{#name, msg};
+  MYRIAD_ERRORS(X)
+#undef X
+  return ErrorName{"UNKNOWN", "unknown error"};
+}
+
+int err_again() { return MYRIAD_PORTABLE(EAGAIN); }
+int err_inprogress() { return MYRIAD_PORTABLE(EINPROGRESS); }
+int err_addrnotavail() { return MYRIAD_PORTABLE(EADDRNOTAVAIL); }
+int err_timedout() { return MYRIAD_PORTABLE(ETIMEDOUT); }
+int err_canceled() { return MYRIAD_PORTABLE(ECANCELED); }
+int err_connreset() { return MYRIAD_PORTABLE(ECONNRESET); }
+int err_mfile() { return MYRIAD_PORTABLE(EMFILE); }
+int err_nfile() { return MYRIAD_PORTABLE(ENFILE); }
+int err_nobufs() { return MYRIAD_PORTABLE(ENOBUFS); }
+int err_nomem() { return MYRIAD_PORTABLE(ENOMEM); }
+
+#ifndef _WIN32
+int portable_error(int platform_code) { return -platform_code; }
+int last_socket_error() { return -errno; }
+#else
+// Winsock and Win32 codes, mapped as libuv's uv_translate_sys_error does for the ones sockets give.
+int portable_error(int c) {
+  switch (c) {
+    case WSAEACCES: case ERROR_ACCESS_DENIED: return MYRIAD_PORTABLE(EACCES);
+    case WSAEADDRINUSE: case ERROR_ADDRESS_ALREADY_ASSOCIATED: return MYRIAD_PORTABLE(EADDRINUSE);
+    case WSAEADDRNOTAVAIL: return MYRIAD_PORTABLE(EADDRNOTAVAIL);
+    case WSAEAFNOSUPPORT: return MYRIAD_PORTABLE(EAFNOSUPPORT);
+    case WSAEWOULDBLOCK: return MYRIAD_PORTABLE(EAGAIN);
+    case WSAEALREADY: return MYRIAD_PORTABLE(EALREADY);
+    case WSAEBADF: case WSAENOTSOCK: case ERROR_INVALID_HANDLE: return MYRIAD_PORTABLE(EBADF);
+    case ERROR_OPERATION_ABORTED: return MYRIAD_PORTABLE(ECANCELED);
+    case WSAECONNABORTED: case ERROR_CONNECTION_ABORTED: return MYRIAD_PORTABLE(ECONNABORTED);
+    case WSAECONNREFUSED: case ERROR_CONNECTION_REFUSED: return MYRIAD_PORTABLE(ECONNREFUSED);
+    case WSAECONNRESET: case ERROR_NETNAME_DELETED: return MYRIAD_PORTABLE(ECONNRESET);
+    case WSAEHOSTUNREACH: case ERROR_HOST_UNREACHABLE: return MYRIAD_PORTABLE(EHOSTUNREACH);
+    case WSAEINTR: return MYRIAD_PORTABLE(EINTR);
+    case WSAEINVAL: case ERROR_INVALID_PARAMETER: return MYRIAD_PORTABLE(EINVAL);
+    case WSAEISCONN: return MYRIAD_PORTABLE(EISCONN);
+    case WSAEMFILE: case ERROR_TOO_MANY_OPEN_FILES: return MYRIAD_PORTABLE(EMFILE);
+    case WSAEMSGSIZE: return MYRIAD_PORTABLE(EMSGSIZE);
+    case WSAENETDOWN: return MYRIAD_PORTABLE(ENETDOWN);
+    case WSAENETUNREACH: case ERROR_NETWORK_UNREACHABLE: return MYRIAD_PORTABLE(ENETUNREACH);
+    case WSAENOBUFS: return MYRIAD_PORTABLE(ENOBUFS);
+    case ERROR_NOT_ENOUGH_MEMORY: case ERROR_OUTOFMEMORY: return MYRIAD_PORTABLE(ENOMEM);
+    case WSAENOPROTOOPT: return MYRIAD_PORTABLE(ENOPROTOOPT);
+    case WSAENOTCONN: return MYRIAD_PORTABLE(ENOTCONN);
+    case WSAEOPNOTSUPP: case ERROR_NOT_SUPPORTED: return MYRIAD_PORTABLE(ENOTSUP);
+    case WSAEPROTONOSUPPORT: return MYRIAD_PORTABLE(EPROTONOSUPPORT);
+    case WSAETIMEDOUT: case ERROR_SEM_TIMEOUT: return MYRIAD_PORTABLE(ETIMEDOUT);
+    case WSAEINPROGRESS: case ERROR_IO_PENDING: return MYRIAD_PORTABLE(EINPROGRESS);
+    case ERROR_BROKEN_PIPE: return MYRIAD_PORTABLE(EPIPE);
+    default: return -4094;  // UV_UNKNOWN
+  }
+}
+int last_socket_error() { return portable_error(WSAGetLastError()); }
+#endif
+
+}  // namespace myriad

@@ -1,0 +1,127 @@
+// events.h - what crosses between the JS thread and the reactors.
+//
+// Reactor -> JS: fixed-size Event records collected in a Batch together with an arena that holds
+// the bytes of every Data event in it. The Node-API layer hands a whole batch to JS in one call:
+// records as one Float64Array, arena as one Buffer (zero copy); Data events are (offset, length)
+// into it. JS -> reactor: Command records pushed on the reactor's inbox.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "address.h"
+#include "platform.h"
+#include "shared_bytes.h"
+
+namespace myriad {
+
+enum class EventType : uint8_t {
+  Accept = 1,        // id=conn, a=owner (server id)
+  Connected = 2,     // id=conn, a=request id
+  ConnectFailed = 3, // id=request id, a=errno, b=syscall
+  Data = 4,          // id=conn, a=arena offset, b=length
+  End = 5,           // id=conn (peer sent FIN)
+  Drain = 6,         // id=conn (write queue empty after write() returned false)
+  Error = 7,         // id=conn, a=errno, b=syscall (Close follows)
+  Close = 8,         // id=conn, a=1 if an error closed it
+  Timeout = 9,       // id=conn
+  ListenOk = 10,     // id=request id, a=listener id, b=bound port
+  ListenFailed = 11, // id=request id, a=errno, b=syscall
+  ListenerClosed = 12, // id=listener id
+  AcceptError = 13,  // id=listener id, a=errno (the listener pauses, then retries)
+};
+
+// Four doubles: a batch of records is copied into a Float64Array with a single memcpy.
+struct Event {
+  double type;
+  double id;
+  double a;
+  double b;
+};
+
+struct Batch {
+  std::vector<Event> events;
+  uint8_t* arena = nullptr;  // malloc'd; ownership passes to the JS Buffer
+  size_t arena_used = 0;
+  size_t arena_cap = 0;
+  std::vector<uint32_t> closed_slots;  // slots JS must see closed before they can be reused
+  uint32_t reactor = 0;
+
+  Batch() = default;
+  Batch(Batch&& o) noexcept { *this = static_cast<Batch&&>(o); }
+  Batch& operator=(Batch&& o) noexcept {
+    if (this != &o) {
+      std::free(arena);
+      events = static_cast<std::vector<Event>&&>(o.events);
+      closed_slots = static_cast<std::vector<uint32_t>&&>(o.closed_slots);
+      arena = o.arena; arena_used = o.arena_used; arena_cap = o.arena_cap; reactor = o.reactor;
+      o.arena = nullptr; o.arena_used = o.arena_cap = 0;
+    }
+    return *this;
+  }
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+  ~Batch() { std::free(arena); }
+  // Releases the arena to the caller (the JS Buffer's finalizer frees it).
+  uint8_t* take_arena() { uint8_t* a = arena; arena = nullptr; arena_cap = 0; return a; }
+};
+
+// Options a connection gets from its server or dialer.
+struct SocketOptions {
+  bool nodelay = false;
+  bool keepalive = false;
+  uint32_t keepalive_delay_ms = 0;
+  uint32_t idle_timeout_ms = 0;
+};
+
+struct ListenRequest {
+  Endpoint local;
+  uint32_t owner = 0;  // server id chosen by JS; accepted connections carry it
+  int backlog = 65535; // the kernel clamps it to net.core.somaxconn
+  uint32_t accept_batch = 64;
+  bool reuse_address = true;
+  bool reuse_port = false;
+  bool ipv6_only = false;
+  SocketOptions conn;
+};
+
+struct ConnectRequest {
+  Endpoint remote;
+  Endpoint local;           // unset: the kernel chooses
+  bool bind_no_port = true; // local address given without a port: IP_BIND_ADDRESS_NO_PORT
+  uint16_t port_lo = 0, port_hi = 0;  // IP_LOCAL_PORT_RANGE, 0 = system range
+  uint32_t timeout_ms = 0;
+  uint32_t owner = 0;
+  SocketOptions conn;
+};
+
+// A socket accepted on one reactor and handed to another (backends whose listening socket can be
+// watched by one reactor only, as with IOCP). Carries copies: the listener may close meanwhile.
+struct Adopted {
+  sock_t fd;
+  uint32_t owner;
+  SocketOptions conn;
+  Endpoint local;
+  Endpoint remote;
+};
+
+enum class CommandType : uint8_t {
+  Write, End, Destroy, Pause, Resume, SetNoDelay, SetKeepAlive, SetTimeout,
+  Listen, AttachListener, DetachListener, Connect, Release, ResumeReading, Broadcast, Adopt, Stop
+};
+
+struct Listener;
+
+struct Command {
+  CommandType type;
+  uint32_t slot = 0;
+  uint32_t gen = 0;
+  uint64_t arg = 0;         // request id, timeout, flag
+  uint64_t arg2 = 0;
+  SharedBytes* bytes = nullptr;      // Write/End/Broadcast: one reference owned by the command
+  void* ptr = nullptr;               // Listen: ListenRequest*, Connect: ConnectRequest*,
+                                     // Attach/Detach: Listener*, Release: std::vector<uint32_t>*,
+                                     // Adopt: Adopted*
+};
+
+}  // namespace myriad

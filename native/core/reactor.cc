@@ -1,0 +1,592 @@
+// reactor.cc - the platform-independent half of a reactor: commands in, events out, the
+// connection state machine, timers. The backend (epoll/IOCP) calls the handlers defined here.
+#include "reactor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <system_error>
+
+#include "engine.h"
+#include "errors.h"
+
+namespace myriad {
+
+namespace {
+// A batch whose arena holds little is copied into a right-sized block so the big arena can be
+// reused at once and a JS Buffer kept alive by the user pins only what it shows.
+constexpr size_t kSmallArena = 16 * 1024;
+// Reads need at least this much room in the arena; less, and the batch is flushed first.
+constexpr size_t kMinReadSpace = 16 * 1024;
+}  // namespace
+
+Reactor::Reactor(Engine* engine, uint32_t index) : engine_(engine), index_(index) {}
+
+Reactor::~Reactor() {
+  stop();
+  for (uint32_t i = 0; i < kMaxChunks; i++) delete[] chunks_[i].load(std::memory_order_relaxed);
+  std::free(spare_arena_);
+}
+
+int Reactor::start() {
+  int err = backend_init();
+  if (err != 0) return err;
+  now_ms_ = now_ms();
+  timers_.reset(now_ms_);
+  try {
+    thread_ = std::thread(&Reactor::run, this);
+  } catch (const std::system_error&) {
+    backend_destroy();
+    return err_nomem();
+  }
+  started_ = true;
+  return 0;
+}
+
+void Reactor::stop() {
+  if (!started_) return;
+  Command c{};
+  c.type = CommandType::Stop;
+  post(std::move(c));
+  thread_.join();
+  started_ = false;
+  // The thread is gone: this thread now owns every socket. Close them and drop what was queued.
+  for (uint32_t s = 0; s < nslots_; s++) {
+    Conn* conn = slot(s);
+    if (conn->fd != kInvalidSock) backend_close(conn);
+    conn->wq.clear();
+  }
+  std::vector<Command> left;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    left.swap(inbox_);
+  }
+  for (Command& cmd : left) drop_command(cmd);
+  backend_destroy();
+}
+
+void Reactor::post(Command&& c) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.push_back(c);
+  }
+  // One wake-up per drain of the inbox, however many commands arrive meanwhile.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) backend_wake();
+}
+
+void Reactor::post_many(std::vector<Command>& cs) {
+  if (cs.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.insert(inbox_.end(), cs.begin(), cs.end());
+  }
+  cs.clear();
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) backend_wake();
+}
+
+void Reactor::run() {
+  bool stopping = false;
+  while (!stopping) {
+    flush_batch();
+    backend_poll(timers_.next_timeout_ms(now_ms_));
+    now_ms_ = now_ms();
+    counters.wakeups.fetch_add(1, std::memory_order_relaxed);
+
+    // Clear the flag before taking the inbox: a command posted after the swap then wakes us.
+    wake_pending_.store(false, std::memory_order_seq_cst);
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu_);
+      inbox_work_.swap(inbox_);
+    }
+    for (Command& c : inbox_work_) {
+      if (stopping) {
+        drop_command(c);  // after Stop: nothing more is done
+        continue;
+      }
+      if (c.type == CommandType::Stop)
+        stopping = true;
+      else
+        handle(c);
+    }
+    inbox_work_.clear();
+    timers_.expire(now_ms_, [this](TimerNode* n) { on_timer(slot(n->owner)); });
+  }
+  flush_batch();
+}
+
+void Reactor::drop_command(Command& c) {
+  if (c.bytes != nullptr) c.bytes->release();
+  switch (c.type) {
+    case CommandType::Listen: delete static_cast<ListenRequest*>(c.ptr); break;
+    case CommandType::Connect: delete static_cast<ConnectRequest*>(c.ptr); break;
+    case CommandType::Release: delete static_cast<std::vector<uint32_t>*>(c.ptr); break;
+    case CommandType::Adopt: {
+      auto* a = static_cast<Adopted*>(c.ptr);
+      close_socket(a->fd);
+      delete a;
+      break;
+    }
+    default: break;
+  }
+}
+
+Conn* Reactor::live_conn(uint32_t s, uint32_t gen) {
+  Conn* c = slot(s);
+  if (c == nullptr || c->gen != gen || (c->flags & kLive) == 0) return nullptr;
+  return c;
+}
+
+Conn* Reactor::conn_for(uint32_t s, uint32_t gen) {
+  if (s >= kMaxSlots) return nullptr;
+  Conn* ch = chunks_[s / kChunk].load(std::memory_order_acquire);
+  if (ch == nullptr) return nullptr;
+  Conn* c = &ch[s % kChunk];
+  return c->gen == gen ? c : nullptr;
+}
+
+void Reactor::handle(Command& cmd) {
+  switch (cmd.type) {
+    case CommandType::Write:
+    case CommandType::End: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c == nullptr || (c->flags & (kEndRequested | kConnecting)) != 0) {
+        if (cmd.bytes != nullptr) cmd.bytes->release();
+        break;
+      }
+      if (cmd.bytes != nullptr) handle_write(c, cmd.bytes);
+      if (cmd.type == CommandType::End && (c->flags & kLive) != 0) {
+        c->flags |= kEndRequested;
+        if (c->wq.empty()) finish_write_side(c);
+      }
+      break;
+    }
+    case CommandType::Destroy: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c != nullptr) close_conn(c, false);
+      break;
+    }
+    case CommandType::Pause:
+    case CommandType::Resume: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c == nullptr) break;
+      if (cmd.type == CommandType::Pause)
+        c->flags |= kPaused;
+      else
+        c->flags &= ~kPaused;
+      backend_update_interest(c);
+      break;
+    }
+    case CommandType::SetNoDelay: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c != nullptr) backend_set_nodelay(c, cmd.arg != 0);
+      break;
+    }
+    case CommandType::SetKeepAlive: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c != nullptr) backend_set_keepalive(c, cmd.arg != 0, static_cast<uint32_t>(cmd.arg2));
+      break;
+    }
+    case CommandType::SetTimeout: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c == nullptr || (c->flags & kConnecting) != 0) break;
+      c->timeout_ms = static_cast<uint32_t>(cmd.arg);
+      c->flags &= ~kTimeoutFired;
+      c->last_active_ms = now_ms_;
+      if (c->timeout_ms == 0)
+        timers_.cancel(&c->timer);
+      else
+        arm_timer(c);
+      break;
+    }
+    case CommandType::Listen: {
+      auto* req = static_cast<ListenRequest*>(cmd.ptr);
+      handle_listen(req, cmd.arg);
+      delete req;
+      break;
+    }
+    case CommandType::AttachListener: {
+      auto* l = static_cast<Listener*>(cmd.ptr);
+      size_t idx = 0;
+      while (idx < listeners_.size() && listeners_[idx] != nullptr) idx++;
+      if (idx == listeners_.size()) listeners_.push_back(nullptr);
+      listeners_[idx] = l;
+      backend_attach(l, static_cast<uint32_t>(idx));
+      break;
+    }
+    case CommandType::DetachListener: {
+      auto* l = static_cast<Listener*>(cmd.ptr);
+      for (size_t i = 0; i < listeners_.size(); i++)
+        if (listeners_[i] == l) {
+          backend_detach(l);
+          listeners_[i] = nullptr;
+        }
+      if (l->attached.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        close_socket(l->fd);
+        l->fd = kInvalidSock;
+        emit(EventType::ListenerClosed, l->id);
+        engine_->forget_listener(l);
+      }
+      break;
+    }
+    case CommandType::Connect: {
+      auto* req = static_cast<ConnectRequest*>(cmd.ptr);
+      backend_connect(req, cmd.arg);
+      delete req;
+      break;
+    }
+    case CommandType::Release: {
+      auto* slots = static_cast<std::vector<uint32_t>*>(cmd.ptr);
+      for (uint32_t s : *slots) release_slot(s);
+      delete slots;
+      break;
+    }
+    case CommandType::ResumeReading:
+      resume_throttled();
+      break;
+    case CommandType::Adopt: {
+      auto* a = static_cast<Adopted*>(cmd.ptr);
+      on_accepted(a->owner, a->conn, a->fd, a->local, a->remote);
+      delete a;
+      break;
+    }
+    case CommandType::Broadcast:
+    case CommandType::Stop:
+      break;
+  }
+}
+
+void Reactor::handle_listen(ListenRequest* req, uint64_t request_id) {
+  auto* l = new (std::nothrow) Listener();
+  if (l == nullptr) {
+    emit(EventType::ListenFailed, static_cast<double>(request_id), err_nomem(),
+         static_cast<double>(Syscall::Socket));
+    return;
+  }
+  l->opts = *req;
+  Syscall failed = Syscall::None;
+  int err = backend_listen(l, &failed);
+  if (err != 0) {
+    emit(EventType::ListenFailed, static_cast<double>(request_id), err, static_cast<double>(failed));
+    delete l;
+    return;
+  }
+  engine_->register_listener(l);
+  emit(EventType::ListenOk, static_cast<double>(request_id), l->id, l->opts.local.port);
+  engine_->attach_everywhere(l);
+}
+
+void Reactor::handle_write(Conn* c, SharedBytes* bytes) {
+  if (bytes->size() == 0) {
+    bytes->release();
+    return;
+  }
+  if (!c->wq.push(bytes, 0)) {
+    bytes->release();
+    fail_conn(c, err_nomem(), Syscall::Write);
+    return;
+  }
+  backend_flush(c);
+}
+
+void Reactor::on_write_progress(Conn* c, size_t n) {
+  if (n > 0) {
+    c->wq.consume(n);
+    c->buffered.fetch_sub(n, std::memory_order_acq_rel);
+    counters.bytes_written.fetch_add(n, std::memory_order_relaxed);
+    touch(c);
+  }
+  if (!c->wq.empty()) return;
+  if (c->want_drain.load(std::memory_order_relaxed) &&
+      c->buffered.load(std::memory_order_acquire) == 0 &&
+      c->want_drain.exchange(false, std::memory_order_acq_rel))
+    emit(EventType::Drain, static_cast<double>(id_of(c)));
+  if ((c->flags & kEndRequested) != 0) finish_write_side(c);
+}
+
+void Reactor::finish_write_side(Conn* c) {
+  if ((c->flags & (kWriteShut | kClosed)) != 0) return;
+  backend_shutdown_write(c);
+  if ((c->flags & kClosed) != 0) return;  // shutdown failed and closed it
+  c->flags |= kWriteShut;
+  maybe_close(c);
+}
+
+void Reactor::maybe_close(Conn* c) {
+  if ((c->flags & kReadEof) != 0 && (c->flags & kWriteShut) != 0) close_conn(c, false);
+}
+
+void Reactor::close_conn(Conn* c, bool errored) {
+  if ((c->flags & kClosed) != 0) return;
+  backend_close(c);
+  c->wq.clear();
+  timers_.cancel(&c->timer);
+  const bool reported = (c->flags & kReported) != 0;
+  c->flags = (c->flags & kReported) | kClosed | (errored ? kErrored : 0u);
+  if (reported) {
+    counters.live.fetch_sub(1, std::memory_order_relaxed);
+    counters.closed.fetch_add(1, std::memory_order_relaxed);
+    emit(EventType::Close, static_cast<double>(id_of(c)), errored ? 1 : 0);
+    batch_.closed_slots.push_back(c->slot);
+  } else {
+    release_slot(c->slot);
+  }
+}
+
+void Reactor::release_slot(uint32_t s) {
+  Conn* c = slot(s);
+  if (c == nullptr || (c->flags & kClosed) == 0) return;
+  c->gen = (c->gen + 1) & kGenMask;
+  if (c->gen == 0) c->gen = 1;
+  c->flags = 0;
+  c->owner = 0;
+  c->timeout_ms = 0;
+  c->request_id = 0;
+  c->buffered.store(0, std::memory_order_relaxed);
+  c->want_drain.store(false, std::memory_order_relaxed);
+  c->local = Endpoint();
+  c->remote = Endpoint();
+  c->be = BackendConn();
+  free_slots_.push_back(s);
+}
+
+Conn* Reactor::alloc_conn(sock_t fd) {
+  uint32_t s;
+  if (!free_slots_.empty()) {
+    s = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    if (nslots_ >= kMaxSlots) return nullptr;
+    s = nslots_;
+    if (s % kChunk == 0) {
+      Conn* ch = new (std::nothrow) Conn[kChunk];
+      if (ch == nullptr) return nullptr;
+      for (uint32_t i = 0; i < kChunk; i++) {
+        ch[i].slot = s + i;
+        ch[i].timer.owner = s + i;
+      }
+      chunks_[s / kChunk].store(ch, std::memory_order_release);
+    }
+    nslots_++;
+  }
+  Conn* c = slot(s);
+  c->fd = fd;
+  c->flags = kLive;
+  c->last_active_ms = now_ms_;
+  return c;
+}
+
+void Reactor::setup_conn_options(Conn* c, const SocketOptions& o) {
+  if (o.nodelay) backend_set_nodelay(c, true);
+  if (o.keepalive) backend_set_keepalive(c, true, o.keepalive_delay_ms);
+  c->timeout_ms = o.idle_timeout_ms;
+  c->last_active_ms = now_ms_;
+  if (c->timeout_ms != 0) arm_timer(c);
+}
+
+void Reactor::on_accepted(uint32_t owner, const SocketOptions& o, sock_t fd, const Endpoint& local,
+                          const Endpoint& remote) {
+  Conn* c = alloc_conn(fd);
+  if (c == nullptr) {
+    close_socket(fd);
+    counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  c->owner = owner;
+  c->local = local;
+  c->remote = remote;
+  setup_conn_options(c, o);
+  backend_update_interest(c);
+  if ((c->flags & kClosed) != 0) return;  // registering failed and closed it, unseen by JS
+  c->flags |= kReported;
+  counters.accepted.fetch_add(1, std::memory_order_relaxed);
+  counters.live.fetch_add(1, std::memory_order_relaxed);
+  emit(EventType::Accept, static_cast<double>(id_of(c)), c->owner);
+}
+
+void Reactor::on_accept_error(Listener* l, int err) {
+  counters.accept_errors.fetch_add(1, std::memory_order_relaxed);
+  emit(EventType::AcceptError, l->id, err);
+}
+
+void Reactor::on_connected(Conn* c) {
+  c->flags &= ~kConnecting;
+  timers_.cancel(&c->timer);
+  backend_update_interest(c);
+  if ((c->flags & kClosed) != 0) return;  // fail_conn reported it as a failed connect
+  c->flags |= kReported;
+  c->last_active_ms = now_ms_;
+  if (c->timeout_ms != 0) arm_timer(c);
+  counters.dialed.fetch_add(1, std::memory_order_relaxed);
+  counters.live.fetch_add(1, std::memory_order_relaxed);
+  emit(EventType::Connected, static_cast<double>(id_of(c)), static_cast<double>(c->request_id));
+}
+
+void Reactor::on_connect_failed(Conn* c, int err, Syscall sc) {
+  counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  emit(EventType::ConnectFailed, static_cast<double>(c->request_id), err, static_cast<double>(sc));
+  close_conn(c, true);  // not reported: the slot is free again at once
+}
+
+void Reactor::fail_conn(Conn* c, int err, Syscall sc) {
+  if ((c->flags & kClosed) != 0) return;
+  if ((c->flags & kReported) == 0) {
+    // JS has not seen this connection: a dial fails as a connect, an accept vanishes quietly.
+    if (c->request_id != 0)
+      on_connect_failed(c, err, sc);
+    else
+      close_conn(c, true);
+    return;
+  }
+  emit(EventType::Error, static_cast<double>(id_of(c)), err, static_cast<double>(sc));
+  close_conn(c, true);
+}
+
+uint8_t* Reactor::read_space(size_t* len) {
+  if (batch_.arena != nullptr && batch_.arena_cap - batch_.arena_used < kMinReadSpace) flush_batch();
+  if (batch_.arena == nullptr) {
+    if (spare_arena_ != nullptr) {
+      batch_.arena = spare_arena_;
+      spare_arena_ = nullptr;
+    } else {
+      batch_.arena = static_cast<uint8_t*>(std::malloc(kArenaSize));
+      if (batch_.arena == nullptr) {
+        *len = 0;
+        return nullptr;
+      }
+    }
+    batch_.arena_cap = kArenaSize;
+    batch_.arena_used = 0;
+  }
+  size_t room = batch_.arena_cap - batch_.arena_used;
+  *len = room < kReadBudget ? room : kReadBudget;
+  return batch_.arena + batch_.arena_used;
+}
+
+bool Reactor::reading_allowed(Conn* c) {
+  if (outbox_bytes_.load(std::memory_order_relaxed) <= kMaxOutboxBytes) return true;
+  // JS is behind: stop reading this connection until it has drained the outbox.
+  c->flags |= kThrottled;
+  throttled_.push_back(c->slot);
+  has_throttled_.store(true, std::memory_order_release);
+  backend_update_interest(c);
+  return false;
+}
+
+void Reactor::resume_throttled() {
+  std::vector<uint32_t> slots;
+  slots.swap(throttled_);
+  for (uint32_t s : slots) {
+    Conn* c = slot(s);
+    if (c == nullptr || (c->flags & kThrottled) == 0 || (c->flags & kClosed) != 0) continue;
+    c->flags &= ~kThrottled;
+    backend_update_interest(c);
+  }
+}
+
+void Reactor::on_read(Conn* c, size_t n) {
+  if (n == 0) {
+    c->flags |= kReadEof;
+    emit(EventType::End, static_cast<double>(id_of(c)));
+    backend_update_interest(c);
+    maybe_close(c);
+    return;
+  }
+  emit(EventType::Data, static_cast<double>(id_of(c)), static_cast<double>(batch_.arena_used),
+       static_cast<double>(n));
+  batch_.arena_used += n;
+  counters.bytes_read.fetch_add(n, std::memory_order_relaxed);
+  touch(c);
+}
+
+void Reactor::touch(Conn* c) {
+  c->last_active_ms = now_ms_;
+  if ((c->flags & kTimeoutFired) != 0) {
+    c->flags &= ~kTimeoutFired;
+    if (c->timeout_ms != 0) arm_timer(c);
+  }
+}
+
+void Reactor::arm_timer(Conn* c) {
+  if (timers_.empty()) timers_.reset(now_ms_);
+  const uint64_t base = (c->flags & kConnecting) != 0 ? now_ms_ : c->last_active_ms;
+  timers_.arm(&c->timer, base + c->timeout_ms);
+}
+
+void Reactor::arm_connect_timer(Conn* c, uint32_t timeout_ms) {
+  if (timers_.empty()) timers_.reset(now_ms_);
+  timers_.arm(&c->timer, now_ms_ + timeout_ms);
+}
+
+void Reactor::on_timer(Conn* c) {
+  if (c == nullptr || (c->flags & kLive) == 0) return;
+  if ((c->flags & kConnecting) != 0) {
+    on_connect_failed(c, err_timedout(), Syscall::Connect);
+    return;
+  }
+  if (c->timeout_ms == 0) return;
+  const uint64_t due = c->last_active_ms + c->timeout_ms;
+  if (due > now_ms_) {
+    timers_.arm(&c->timer, due);  // there was activity since it was armed
+    return;
+  }
+  c->flags |= kTimeoutFired;
+  emit(EventType::Timeout, static_cast<double>(id_of(c)));
+}
+
+void Reactor::emit(EventType type, double id, double a, double b) {
+  batch_.events.push_back(Event{static_cast<double>(type), id, a, b});
+}
+
+void Reactor::flush_batch() {
+  if (batch_.events.empty()) return;
+  if (batch_.arena != nullptr && batch_.arena_used <= kSmallArena) {
+    uint8_t* big = batch_.arena;
+    uint8_t* small = nullptr;
+    if (batch_.arena_used > 0) {
+      small = static_cast<uint8_t*>(std::malloc(batch_.arena_used));
+      if (small != nullptr) std::memcpy(small, big, batch_.arena_used);
+    }
+    if (batch_.arena_used == 0 || small != nullptr) {
+      batch_.arena = small;
+      batch_.arena_cap = batch_.arena_used;
+      if (spare_arena_ == nullptr)
+        spare_arena_ = big;
+      else
+        std::free(big);
+    }
+  }
+  const size_t bytes = batch_.arena_used;
+  const size_t nevents = batch_.events.size();
+  batch_.reactor = index_;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    outbox_.push_back(std::move(batch_));
+    outbox_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  batch_ = Batch();
+  counters.events.fetch_add(nevents, std::memory_order_relaxed);
+  counters.batches.fetch_add(1, std::memory_order_relaxed);
+  engine_->notify_ready();
+}
+
+void Reactor::take_batches(std::vector<Batch>& out) {
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(outbox_mu_);
+    for (Batch& b : outbox_) {
+      bytes += b.arena_used;
+      out.push_back(std::move(b));
+    }
+    outbox_.clear();
+    outbox_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
+  if (has_throttled_.load(std::memory_order_acquire) &&
+      outbox_bytes_.load(std::memory_order_relaxed) <= kMaxOutboxBytes / 2 &&
+      has_throttled_.exchange(false, std::memory_order_acq_rel)) {
+    Command c{};
+    c.type = CommandType::ResumeReading;
+    post(std::move(c));
+  }
+}
+
+}  // namespace myriad
