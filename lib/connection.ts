@@ -258,11 +258,10 @@ export class Connection {
     if ((this._flags & F.AllowHalfOpen) === 0) this.end();
   }
 
+  // As in node:net: writing after end() is an error; after destroy() it is quietly refused.
   private _lateWrite(): void {
-    const destroyed = (this._flags & F.Destroyed) !== 0;
-    const err = destroyed
-      ? stateError('ERR_STREAM_DESTROYED', 'Cannot call write after a connection was destroyed')
-      : stateError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
+    if ((this._flags & F.Destroyed) !== 0) return;
+    const err = stateError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
     process.nextTick(() => this._emitError(err));
   }
 

@@ -43,7 +43,7 @@ export interface ConnectManyOptions {
 // One (destination, source address) pair's bookkeeping.
 interface SourceSlot {
   host: string;
-  live: number;
+  live: number; // connections established or in flight from this source to this destination
   // Set when this source ran out of ports (or is unusable) for this destination: skip it until
   // then, or until one of its connections closes and frees a port.
   skipUntil: number;
@@ -255,6 +255,7 @@ export class Dialer implements Owner {
         return this._next();
       }
       local = slot.host;
+      slot.live++; // counted from the start, so a burst of connects spreads too
     }
     let flags = this._conn.flags;
     if (local !== undefined && attempt.localPort === 0) flags |= Flag.BindNoPort;
@@ -265,16 +266,14 @@ export class Dialer implements Owner {
         this._pending--;
         const conn = new Connection(id, this, this._conn.defaults);
         this.connections++;
-        if (slot !== undefined) {
-          conn._tag = slot;
-          slot.live++;
-        }
+        if (slot !== undefined) conn._tag = slot;
         if (attempt.aborted) conn.destroy();
         else attempt.resolve(conn);
         this._next();
       },
       failed: (errno, syscall) => {
         this._pending--;
+        if (slot !== undefined) slot.live--;
         const err = errorFromNative(errno, syscall, {
           address: attempt.target.host, port: attempt.target.port, localAddress: local, localPort: attempt.localPort,
         });

@@ -1,0 +1,29 @@
+// Exiting while reactors are busy with thousands of connections: no crash, no hang. And a
+// process whose servers and connections are all closed exits by itself (nothing holds the loop).
+import { describe, expect, it } from 'vitest';
+import { child } from './helpers';
+
+describe('process exit with live connections', () => {
+  it('process.exit() while busy exits cleanly', async () => {
+    const c = child('exit-with-live-connections.js', ['exit']);
+    const m = await c.message((x) => x.event === 'busy');
+    expect(m.stats.connectionsEstablished).toBe(4000);
+    expect(await c.exited).toBe(0);
+  });
+
+  it('an uncaught exception while busy exits with the usual code 1, no native crash', async () => {
+    const c = child('exit-with-live-connections.js', ['throw']);
+    await c.message((x) => x.event === 'busy');
+    expect(await c.exited).toBe(1);
+    expect(c.stderr()).toContain('boom');
+    expect(c.stderr()).not.toMatch(/Segmentation|Aborted|terminate called/);
+  });
+
+  it('exits by itself once everything is closed', async () => {
+    const c = child('exit-with-live-connections.js', ['natural']);
+    await c.message((x) => x.event === 'busy');
+    const code = await Promise.race([c.exited, new Promise((r) => setTimeout(() => r('hung'), 10_000))]);
+    c.kill('SIGKILL');
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,64 @@
+// Idle timeouts run on the reactors' timer wheel: 'timeout' fires for idle connections, not for
+// active ones; closeOnTimeout destroys; the server-wide idleTimeoutMs applies to every connection.
+import { describe, expect, it } from 'vitest';
+import { listen, Dialer, type Connection } from '../lib/index';
+import { sleep, waitUntil } from './helpers';
+
+describe('timeouts', () => {
+  it("fires 'timeout' on an idle connection and not on an active one", async () => {
+    const server = await listen({ endpoints: ['127.0.0.1:0'], onConnection: (c) => c.on('data', (d) => c.write(d)) });
+    const d = new Dialer();
+    const idle = await d.connect(server.endpoints[0]);
+    const active = await d.connect(server.endpoints[0]);
+    let idleFired = 0;
+    let activeFired = 0;
+    const t0 = Date.now();
+    let firedAt = 0;
+    idle.setTimeout(200);
+    idle.on('timeout', () => { idleFired++; firedAt ||= Date.now() - t0; });
+    active.setTimeout(200, () => { activeFired++; });
+    active.on('data', () => {});
+    const pinger = setInterval(() => active.write('x'), 50);
+    await sleep(700);
+    clearInterval(pinger);
+    active.setTimeout(0); // 0 turns it off: it stays silent from now on, though idle
+    expect(idleFired).toBe(1); // once, not again without new activity
+    expect(firedAt).toBeGreaterThanOrEqual(190);
+    expect(activeFired).toBe(0);
+    // Activity re-arms it.
+    idle.on('data', () => {});
+    idle.write('wake');
+    await waitUntil(() => idleFired === 2, 2000, 'second timeout after activity');
+    await sleep(400);
+    expect(activeFired).toBe(0);
+    idle.destroy();
+    active.destroy();
+    await server.close({ destroyConnections: true });
+  });
+
+  it('closeOnTimeout destroys the connection', async () => {
+    const server = await listen({ endpoints: ['127.0.0.1:0'] });
+    const conn = await new Dialer({ closeOnTimeout: true, idleTimeoutMs: 150 }).connect(server.endpoints[0]);
+    const order: string[] = [];
+    conn.on('timeout', () => order.push('timeout'));
+    conn.on('error', (e: any) => order.push(`error:${e.code}`));
+    conn.on('close', (hadError) => order.push(`close:${hadError}`));
+    await waitUntil(() => order.length === 3, 3000, 'close after timeout');
+    expect(order).toEqual(['timeout', 'error:ETIMEDOUT', 'close:true']);
+    await server.close({ destroyConnections: true });
+  });
+
+  it('server idleTimeoutMs fires for many connections at once', async () => {
+    const fired = new Set<number>();
+    const conns: Connection[] = [];
+    const server = await listen({ endpoints: ['127.0.0.1:0'], idleTimeoutMs: 300, onConnection: (c) => {
+      conns.push(c);
+      c.on('timeout', () => fired.add(c.id));
+    } });
+    const clients = await new Dialer().connectMany(server.endpoints[0], 2000);
+    await waitUntil(() => fired.size === 2000, 10_000, 'all 2000 timeouts');
+    expect(conns.length).toBe(2000);
+    for (const c of clients) c.destroy();
+    await server.close({ destroyConnections: true });
+  });
+});
