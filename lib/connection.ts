@@ -3,7 +3,7 @@
 // to costs a few dozen bytes of JS heap; the socket itself lives in a reactor.
 import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
-import { binding, connections, errorFromNative, hold, type Owner } from './engine';
+import { addConnection, binding, errorFromNative, hold, type Owner } from './engine';
 import { invalidArgType, stateError, validateBool, validateInt, validateFunction } from './errors';
 
 const enum F {
@@ -22,6 +22,12 @@ const END = Symbol('end');
 type Queued = Buffer | typeof END;
 // What a connection keeps while paused or unheard; `bytes` avoids re-summing on every chunk.
 type Queue = Queued[] & { bytes: number };
+
+interface Cold {
+  queue: Queue | undefined;
+  ends: [string, number, string, number, 4 | 6] | undefined;
+  tag: unknown;
+}
 
 // Per-connection settings shared by every connection of one server or dialer.
 export interface ConnectionDefaults {
@@ -53,33 +59,33 @@ export class Connection {
   readonly id: number;
   /** @internal */ _owner: Owner;
   /** @internal */ _flags: number;
-  /** @internal */ _defaults: ConnectionDefaults;
-  /** @internal */ _queue: Queue | undefined;
-  /** @internal */ _ends: [string, number, string, number, 4 | 6] | undefined;
-  /** @internal */ _tag: unknown; // owner bookkeeping (the dialer's source-address slot)
-  // EventEmitter's own fields, created lazily by its methods.
-  /** @internal */ _events: any;
-  /** @internal */ _eventsCount: number;
+  /** @internal Rarely needed state, allocated on first need: kept data, addresses, owner bookkeeping. */
+  _cold: Cold | undefined;
+  // EventEmitter's _events/_eventsCount come from its prototype (undefined/0) until the first
+  // on(): a connection nobody listens to has these four fields and nothing else.
 
   /** @internal */
-  constructor(id: number, owner: Owner, defaults: ConnectionDefaults) {
+  constructor(id: number, owner: Owner) {
     this.id = id;
     this._owner = owner;
-    this._defaults = defaults;
-    this._flags = (defaults.allowHalfOpen ? F.AllowHalfOpen : 0) | (defaults.closeOnTimeout ? F.CloseOnTimeout : 0);
-    this._queue = undefined;
-    this._ends = undefined;
-    this._tag = undefined;
-    this._events = undefined;
-    this._eventsCount = 0;
-    connections.set(id, this);
+    const d = owner._defaults;
+    this._flags = (d.allowHalfOpen ? F.AllowHalfOpen : 0) | (d.closeOnTimeout ? F.CloseOnTimeout : 0);
+    this._cold = undefined;
+    addConnection(this);
     hold();
+  }
+
+  /** @internal */
+  get _tag(): unknown { return this._cold?.tag; }
+  set _tag(v: unknown) { this._coldState().tag = v; }
+  private _coldState(): Cold {
+    return (this._cold ??= { queue: undefined, ends: undefined, tag: undefined });
   }
 
   // ---- addresses (read from the reactor's table on first use, then kept) ----
   private _endpoints(): [string, number, string, number, 4 | 6] | undefined {
-    if (this._ends === undefined && (this._flags & F.Closed) === 0) this._ends = binding().endpoints(this.id);
-    return this._ends;
+    if (this._cold?.ends === undefined && (this._flags & F.Closed) === 0) this._coldState().ends = binding().endpoints(this.id);
+    return this._cold?.ends;
   }
   get localAddress(): string | undefined { return this._endpoints()?.[0]; }
   get localPort(): number | undefined { return this._endpoints()?.[1]; }
@@ -112,7 +118,7 @@ export class Connection {
       this._lateWrite();
       return false;
     }
-    return binding().write(this.id, data, this._defaults.highWaterMark) < this._defaults.highWaterMark;
+    return binding().write(this.id, data, this._owner._defaults.highWaterMark) < this._owner._defaults.highWaterMark;
   }
 
   /** Sends what is queued (and `data`), then FIN. The connection closes once the peer ends too. */
@@ -148,7 +154,7 @@ export class Connection {
   resume(): this {
     if ((this._flags & F.Paused) === 0) return this;
     this._flags &= ~F.Paused;
-    if (this._queue !== undefined) process.nextTick(() => this._flush());
+    if (this._cold?.queue !== undefined) process.nextTick(() => this._flush());
     else this._nativeResume();
     return this;
   }
@@ -187,7 +193,7 @@ export class Connection {
   // ---- EventEmitter: a 'data' listener delivers what was kept meanwhile ----
   on(event: string | symbol, fn: (...args: any[]) => void): this {
     EventEmitter.prototype.on.call(this, event, fn);
-    if (event === 'data' && this._queue !== undefined && (this._flags & F.Paused) === 0) process.nextTick(() => this._flush());
+    if (event === 'data' && this._cold?.queue !== undefined && (this._flags & F.Paused) === 0) process.nextTick(() => this._flush());
     return this;
   }
   addListener(event: string | symbol, fn: (...args: any[]) => void): this {
@@ -195,7 +201,7 @@ export class Connection {
   }
   once(event: string | symbol, fn: (...args: any[]) => void): this {
     EventEmitter.prototype.once.call(this, event, fn);
-    if (event === 'data' && this._queue !== undefined && (this._flags & F.Paused) === 0) process.nextTick(() => this._flush());
+    if (event === 'data' && this._cold?.queue !== undefined && (this._flags & F.Paused) === 0) process.nextTick(() => this._flush());
     return this;
   }
 
@@ -204,20 +210,21 @@ export class Connection {
   /** @internal */
   _onData(chunk: Buffer): void {
     if ((this._flags & F.Destroyed) !== 0) return;
-    if (this._queue === undefined && (this._flags & F.Paused) === 0 && this._events !== undefined && this._events.data !== undefined) {
+    if (this._cold?.queue === undefined && (this._flags & F.Paused) === 0 && this._hears('data')) {
       this.emit('data', chunk);
       return;
     }
-    const q = (this._queue ??= Object.assign([] as Queued[], { bytes: 0 }));
+    const cold = this._coldState();
+    const q = (cold.queue ??= Object.assign([] as Queued[], { bytes: 0 }));
     q.push(chunk);
     q.bytes += chunk.length;
-    if (q.bytes >= this._defaults.highWaterMark) this._nativePause();
+    if (q.bytes >= this._owner._defaults.highWaterMark) this._nativePause();
   }
 
   /** @internal */
   _onEnd(): void {
     this._flags |= F.PeerEnded;
-    if (this._queue !== undefined) this._queue.push(END);
+    if (this._cold?.queue !== undefined) this._cold.queue.push(END);
     else this._emitEnd();
   }
 
@@ -244,13 +251,18 @@ export class Connection {
   /** @internal */
   _onClose(hadError: boolean): void {
     this._flags |= F.Destroyed | F.Closed;
-    this._queue = undefined;
+    if (this._cold !== undefined) this._cold.queue = undefined;
     this._owner._connClosed(this);
     this.emit('close', hadError || (this._flags & F.Errored) !== 0);
   }
 
+  private _hears(event: string): boolean {
+    const events = (this as unknown as { _events?: Record<string, unknown> })._events;
+    return events !== undefined && events[event] !== undefined;
+  }
+
   private _emitError(err: Error): void {
-    if (this._events !== undefined && this._events.error !== undefined) this.emit('error', err);
+    if (this._hears('error')) this.emit('error', err);
   }
 
   private _emitEnd(): void {
@@ -279,15 +291,17 @@ export class Connection {
 
   // Delivers what was kept while paused or unheard, in order, then reads again.
   private _flush(): void {
-    while (this._queue !== undefined && (this._flags & F.Paused) === 0 && (this._flags & F.Closed) === 0) {
-      if (this._events === undefined || this._events.data === undefined) return;
-      const item = this._queue.shift()!;
-      if (item !== END) this._queue.bytes -= item.length;
-      if (this._queue.length === 0) this._queue = undefined;
+    const cold = this._cold;
+    while (cold?.queue !== undefined && (this._flags & F.Paused) === 0 && (this._flags & F.Closed) === 0) {
+      if (!this._hears('data')) return;
+      const q = cold.queue;
+      const item = q.shift()!;
+      if (item !== END) q.bytes -= item.length;
+      if (q.length === 0) cold.queue = undefined;
       if (item === END) this._emitEnd();
       else this.emit('data', item);
     }
-    if (this._queue === undefined && (this._flags & F.Paused) === 0) this._nativeResume();
+    if (cold?.queue === undefined && (this._flags & F.Paused) === 0) this._nativeResume();
   }
 }
 Object.setPrototypeOf(Connection.prototype, EventEmitter.prototype);

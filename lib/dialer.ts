@@ -9,7 +9,7 @@
 import { Flag } from './binding';
 import { parseEndpoint, parseIp, type Endpoint, type EndpointInput } from './address';
 import { Connection } from './connection';
-import { awaitConnect, binding, connections, errorFromNative, newOwnerId, newRequestId, type Owner } from './engine';
+import { awaitConnect, binding, connectionsOf, errorFromNative, newOwnerId, newRequestId, type Owner } from './engine';
 import {
   abortError, errnoOf, invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInt, validateObject,
   validatePort, validateSignal, type SystemError,
@@ -49,7 +49,13 @@ interface SourceSlot {
   skipUntil: number;
 }
 
+// Attempts of one connectMany() share one of these: aborting it is one flag, not a listener each.
+interface AttemptGroup {
+  aborted: boolean;
+}
+
 interface Attempt {
+  group: AttemptGroup | undefined;
   target: Endpoint;
   localAddress: string | undefined; // explicit: no pool, no fallback
   localPort: number;
@@ -69,6 +75,7 @@ export class Dialer implements Owner {
   /** Live connections made by this dialer. */
   connections = 0;
   /** @internal */ _conn: NormalizedConnectionOptions;
+  /** @internal */ get _defaults() { return this._conn.defaults; }
   private _sources: { host: string; family: 4 | 6 }[];
   private _portLo = 0;
   private _portHi = 0;
@@ -137,7 +144,7 @@ export class Dialer implements Owner {
       let firstError: Error | undefined;
       let settled = false;
       let progressQueued = false;
-      const inner = new AbortController();
+      const group: AttemptGroup = { aborted: false };
       const report = () => {
         progressQueued = false;
         onProgress?.(conns.length, failed);
@@ -145,7 +152,8 @@ export class Dialer implements Owner {
       const onAbort = () => {
         if (settled) return;
         settled = true;
-        inner.abort(signal?.reason);
+        group.aborted = true;
+        this._waiting = this._waiting.filter((a) => a.group !== group);
         for (const c of conns) c.destroy();
         reject(abortError(signal));
       };
@@ -170,7 +178,7 @@ export class Dialer implements Owner {
         return;
       }
       for (let i = 0; i < count; i++) {
-        this._dial(ep, undefined, 0, inner.signal).then(
+        this._dial(ep, undefined, 0, undefined, group).then(
           (c) => {
             if (settled) c.destroy();
             else conns.push(c);
@@ -188,7 +196,7 @@ export class Dialer implements Owner {
 
   /** Destroys every live connection this dialer made. */
   destroyConnections(): void {
-    for (const conn of connections.values()) if (conn._owner === this) conn.destroy();
+    for (const conn of connectionsOf(this)) conn.destroy();
   }
 
   /** @internal */
@@ -201,11 +209,12 @@ export class Dialer implements Owner {
     }
   }
 
-  private _dial(target: Endpoint, localAddress: string | undefined, localPort: number, signal: AbortSignal | undefined): Promise<Connection> {
+  private _dial(target: Endpoint, localAddress: string | undefined, localPort: number, signal: AbortSignal | undefined,
+    group?: AttemptGroup): Promise<Connection> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<Connection>((resolve, reject) => {
       const attempt: Attempt = {
-        target, localAddress, localPort, tried: undefined, lastError: undefined, aborted: false, resolve, reject,
+        group, target, localAddress, localPort, tried: undefined, lastError: undefined, aborted: false, resolve, reject,
       };
       if (signal !== undefined) {
         const onAbort = () => {
@@ -243,6 +252,7 @@ export class Dialer implements Owner {
   }
 
   private _start(attempt: Attempt): void {
+    if (attempt.group?.aborted) attempt.aborted = true;
     if (attempt.aborted) return this._next();
     let slot: SourceSlot | undefined;
     let local = attempt.localAddress;
@@ -264,7 +274,7 @@ export class Dialer implements Owner {
     awaitConnect(req, {
       connected: (id) => {
         this._pending--;
-        const conn = new Connection(id, this, this._conn.defaults);
+        const conn = new Connection(id, this);
         this.connections++;
         if (slot !== undefined) conn._tag = slot;
         if (attempt.aborted) conn.destroy();
@@ -295,7 +305,7 @@ export class Dialer implements Owner {
   private _next(): void {
     while (this._pending < this._maxPending && this._waiting.length > 0) {
       const next = this._waiting.shift()!;
-      if (!next.aborted) this._start(next);
+      if (!next.aborted && !next.group?.aborted) this._start(next);
     }
   }
 }

@@ -6,11 +6,13 @@
 // while anything is open, and turns native error numbers into Node-style errors.
 import { getBinding, type Binding, Ev } from './binding';
 import { systemError, stateError, type SystemError, type SystemErrorFields } from './errors';
-import type { Connection } from './connection';
+import type { Connection, ConnectionDefaults } from './connection';
 
 // What the engine needs from a server or dialer (the owner of connections).
 export interface Owner {
   readonly ownerId: number;
+  /** Settings every connection of this owner shares. */
+  readonly _defaults: ConnectionDefaults;
   _accepted?(id: number): void;
   _connClosed(conn: Connection): void;
 }
@@ -37,7 +39,41 @@ let holds = 0;
 let nextRequestId = 1;
 let nextOwnerId = 1;
 
-export const connections = new Map<number, Connection>();
+// Live connections by id. An id is generation * 2^24 + reactor * 2^20 + slot (native/core/ids.h)
+// and the reactors reuse slots densely, so a small array per reactor indexed by slot holds them
+// at 4 bytes each (a Map entry costs ~30) and finds them without hashing.
+const table: (Connection | undefined)[][] = [];
+
+function indexOf(id: number): [number, number] {
+  const low = id % 16777216;
+  return [low >>> 20, low & 0xfffff];
+}
+
+export function connectionById(id: number): Connection | undefined {
+  const [r, s] = indexOf(id);
+  const c = table[r]?.[s];
+  return c !== undefined && c.id === id ? c : undefined;
+}
+
+export function addConnection(conn: Connection): void {
+  const [r, s] = indexOf(conn.id);
+  (table[r] ??= [])[s] = conn;
+}
+
+function removeConnection(id: number): Connection | undefined {
+  const [r, s] = indexOf(id);
+  const c = table[r]?.[s];
+  if (c === undefined || c.id !== id) return undefined;
+  table[r][s] = undefined;
+  return c;
+}
+
+/** Every live connection whose owner is `owner`. */
+export function connectionsOf(owner: Owner): Connection[] {
+  const out: Connection[] = [];
+  for (const t of table) if (t !== undefined) for (const c of t) if (c !== undefined && c._owner === owner) out.push(c);
+  return out;
+}
 const owners = new Map<number, Owner>();
 const listenWaiters = new Map<number, ListenWaiter>();
 const connectWaiters = new Map<number, ConnectWaiter>();
@@ -124,7 +160,7 @@ function onEvents(rec: Float64Array, arena: Buffer | undefined): void {
 function dispatch(type: number, id: number, a: number, b: number, arena: Buffer | undefined): void {
   switch (type) {
     case Ev.Data: {
-      const conn = connections.get(id);
+      const conn = connectionById(id);
       if (conn !== undefined) conn._onData(arena!.subarray(a, a + b));
       return;
     }
@@ -157,21 +193,20 @@ function dispatch(type: number, id: number, a: number, b: number, arena: Buffer 
       return;
     }
     case Ev.End:
-      connections.get(id)?._onEnd();
+      connectionById(id)?._onEnd();
       return;
     case Ev.Drain:
-      connections.get(id)?._onDrain();
+      connectionById(id)?._onDrain();
       return;
     case Ev.Timeout:
-      connections.get(id)?._onTimeout();
+      connectionById(id)?._onTimeout();
       return;
     case Ev.Error:
-      connections.get(id)?._onError(a, syscallName(b));
+      connectionById(id)?._onError(a, syscallName(b));
       return;
     case Ev.Close: {
-      const conn = connections.get(id);
+      const conn = removeConnection(id);
       if (conn === undefined) return;
-      connections.delete(id);
       unhold();
       conn._onClose(a !== 0);
       return;

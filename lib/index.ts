@@ -51,3 +51,32 @@ export function stats(): Stats {
   }
   return binding().stats();
 }
+
+// ---- tuning and counters: doctor, monitor, metrics ----
+import { metrics as metricsOf, createMetricsCollector as collectorOf, type MetricsCollector } from './metrics';
+import { serveStats as serveStatsOf, type ServeStatsOptions, type StatsServer } from './monitor';
+import type { Registry } from 'prom-client';
+
+export { doctor, formatDoctorReport } from './doctor';
+export type { DoctorReport, DoctorOptions, Finding, Fix, Severity, Capacity, OutboundCapacity, AppliedChange } from './doctor';
+export { openFileLimit, raiseOpenFileLimit } from './limits';
+export type { OpenFileLimit } from './limits';
+export type { ServeStatsOptions, StatsServer, MetricsCollector };
+
+/** myriad's counters and the system's, in the Prometheus text format (prom-client). */
+export function metrics(registry?: Registry): Promise<string> {
+  return metricsOf(stats, registry); // `stats` itself, not a new arrow: collectors are cached per provider
+}
+
+/** Registers myriad's counters into a prom-client registry (default: prom-client's global one). */
+export function createMetricsCollector(registry?: Registry): MetricsCollector {
+  return collectorOf(stats, registry);
+}
+
+/**
+ * Opt-in local endpoint with this process's stats() as JSON, for `npx myriad monitor --pid P`
+ * (with `announce: true`) or `--attach host:port`.
+ */
+export function serveStats(options?: ServeStatsOptions): Promise<StatsServer> {
+  return serveStatsOf(stats, options);
+}

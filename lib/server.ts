@@ -4,7 +4,7 @@ import { Flag } from './binding';
 import { parseEndpoint, type Endpoint, type EndpointInput } from './address';
 import { Connection } from './connection';
 import {
-  awaitListen, binding, connections, hold, newOwnerId, newRequestId, registerOwner, unhold,
+  awaitListen, binding, connectionsOf, hold, newOwnerId, newRequestId, registerOwner, unhold,
   unregisterOwner, watchListener, type Owner,
 } from './engine';
 import {
@@ -45,6 +45,7 @@ export class Server extends EventEmitter implements Owner, AsyncIterable<Connect
   /** Live connections. */
   connections = 0;
   /** @internal */ _conn: NormalizedConnectionOptions;
+  /** @internal */ get _defaults() { return this._conn.defaults; }
   private _listenerIds: number[] = [];
   private _onConnection?: (conn: Connection) => void;
   private _state: 'listening' | 'closing' | 'closed' = 'listening';
@@ -85,7 +86,7 @@ export class Server extends EventEmitter implements Owner, AsyncIterable<Connect
       binding().destroy(id);
       return;
     }
-    const conn = new Connection(id, this, this._conn.defaults);
+    const conn = new Connection(id, this);
     this.connections++;
     this._onConnection?.(conn);
     this.emit('connection', conn);
@@ -120,7 +121,7 @@ export class Server extends EventEmitter implements Owner, AsyncIterable<Connect
 
   /** Destroys every live connection of this server. */
   destroyConnections(): void {
-    for (const conn of connections.values()) if (conn._owner === this) conn.destroy();
+    for (const conn of connectionsOf(this)) conn.destroy();
   }
 
   get listening(): boolean {

@@ -19,18 +19,21 @@ describe('backpressure and drain', () => {
     const sent = createHash('sha256');
     const chunk = Buffer.alloc(64 * 1024);
     let sentBytes = 0;
+    // Write until write() says stop AND the kernel's buffers are surely full (the reader is
+    // paused, so whatever passes them stays with us): 32 MiB is far past loopback's buffers.
     let ok = true;
     let i = 0;
-    while (ok && i < 10_000) {
+    while (ok || sentBytes < 32 << 20) {
       chunk.fill(i++ & 0xff);
       sent.update(chunk);
       sentBytes += chunk.length;
       ok = serverConn.write(chunk);
-      // The reactor needs a moment to hit EAGAIN: without it everything is still "in flight".
-      if (ok && i % 16 === 0) await new Promise((r) => setImmediate(r));
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r));
     }
     expect(ok).toBe(false);
+    await new Promise((r) => setTimeout(r, 100));
     expect(serverConn.bufferedAmount).toBeGreaterThanOrEqual(64 * 1024);
+    expect(serverConn.write(Buffer.alloc(0))).toBe(false); // still over the mark
 
     let drained = false;
     serverConn.once('drain', () => { drained = true; });
