@@ -3,9 +3,11 @@
 import { join } from 'node:path';
 
 export interface Binding {
+  /** 'net' for lib/net-binding.ts; the native addon leaves it unset. */
+  backend?: 'native' | 'net';
   syscalls: string[];
   platformThreads: number;
-  init(onEvents: (records: Float64Array, arena: Buffer | undefined) => void): void;
+  init(onEvents: (records: Float64Array, arena: Buffer | undefined, chunks?: Buffer[]) => void): void;
   configure(threads: number): boolean;
   threads(): number;
   ref(on: boolean): void;
@@ -23,6 +25,16 @@ export interface Binding {
   setNoDelay(id: number, on: boolean): void;
   setKeepAlive(id: number, on: boolean, delayMs: number): void;
   setTimeout(id: number, ms: number): void;
+  /** Per-connection cap for broadcasts: bytes buffered past which `policy` applies (SlowPolicy). */
+  setMaxBuffered(id: number, bytes: number, policy: number): void;
+  /** Queues data once for every live connection of `owner` (a server id) but `exceptId` (0 = none). */
+  broadcast(owner: number, data: Uint8Array | string, exceptId: number): void;
+  /** Groups: ids chosen by JS (positive integers). Membership lives in the reactors. */
+  groupAdd(group: number, id: number): void;
+  groupDelete(group: number, id: number): void;
+  groupBroadcast(group: number, data: Uint8Array | string, exceptId: number): void;
+  /** Drops every membership of the group. */
+  groupClear(group: number): void;
   endpoints(id: number): [string, number, string, number, 4 | 6] | undefined;
   buffered(id: number): number;
   stats(): NativeStats;
@@ -39,6 +51,11 @@ export interface NativeStats {
   acceptErrors: number;
   bytesRead: number;
   bytesWritten: number;
+  broadcasts: number;
+  messagesQueued: number;
+  messagesDropped: number;
+  slowConsumersClosed: number;
+  bytesBuffered: number;
   reactors: { eventsHandled: number; wakeups: number; batches: number; connections: number }[];
 }
 
@@ -50,6 +67,16 @@ export const enum Flag {
   NoDelay = 8,
   KeepAlive = 16,
   BindNoPort = 32,
+}
+
+// The errno a reactor reports when it closes a slow consumer (native/core/errors.h).
+export const SLOW_CONSUMER_ERRNO = -100001;
+
+// Slow-consumer policies shared with native/core/events.h.
+export const enum SlowPolicy {
+  Close = 0,  // destroy the connection with 'ERR_SLOW_CONSUMER'
+  Drop = 1,   // skip this message for that connection (counted)
+  Buffer = 2, // keep queueing (memory unbounded)
 }
 
 // Event types shared with native/core/events.h.

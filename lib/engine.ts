@@ -4,7 +4,7 @@
 // [type, id, a, b] and one Buffer holding the bytes of every Data event in the batch. This file
 // routes each record to its connection, server or pending request, keeps the event loop alive
 // while anything is open, and turns native error numbers into Node-style errors.
-import { getBinding, type Binding, Ev } from './binding';
+import { getBinding, type Binding, Ev, SLOW_CONSUMER_ERRNO } from './binding';
 import { systemError, stateError, type SystemError, type SystemErrorFields } from './errors';
 import type { Connection, ConnectionDefaults } from './connection';
 
@@ -35,6 +35,9 @@ export interface ListenerWatcher {
 
 let native: Binding | undefined;
 let configuredThreads = 0;
+// MYRIAD_BACKEND=net|native picks the default (the test suite runs once per backend with it).
+let configuredBackend: 'native' | 'net' | undefined =
+  process.env.MYRIAD_BACKEND === 'net' || process.env.MYRIAD_BACKEND === 'native' ? process.env.MYRIAD_BACKEND : undefined;
 let holds = 0;
 let nextRequestId = 1;
 let nextOwnerId = 1;
@@ -79,21 +82,45 @@ const listenWaiters = new Map<number, ListenWaiter>();
 const connectWaiters = new Map<number, ConnectWaiter>();
 const listenerWatchers = new Map<number, ListenerWatcher>();
 
-export function configureThreads(threads: number): void {
+export function configureEngine(threads: number | undefined, backend: 'native' | 'net' | undefined): void {
   if (native !== undefined) {
-    throw stateError('ERR_MYRIAD_STARTED', 'configure({ threads }) must be called before the first listen() or connect()');
+    throw stateError('ERR_MYRIAD_STARTED', 'configure() must be called before the first listen() or connect()');
   }
-  configuredThreads = threads;
+  if (threads !== undefined) configuredThreads = threads;
+  if (backend !== undefined) configuredBackend = backend;
+}
+
+let warnedFallback = false;
+
+// The backend: the native addon, or the same verbs on node:net (lib/net-binding.ts) when asked
+// for with configure({ backend: 'net' }) or when no native build exists for this platform.
+function loadBackend(): Binding {
+  if (configuredBackend === 'net') return require('./net-binding').createNetBinding() as Binding;
+  try {
+    return getBinding();
+  } catch (err) {
+    if (configuredBackend === 'native') throw err;
+    if (!warnedFallback) {
+      warnedFallback = true;
+      process.emitWarning(`myriad: no native backend for ${process.platform}-${process.arch} (${(err as Error).message.split('\n')[0]}); using node:net`, 'MyriadWarning');
+    }
+    return require('./net-binding').createNetBinding() as Binding;
+  }
 }
 
 export function binding(): Binding {
   if (native === undefined) {
-    const b = getBinding();
+    const b = loadBackend();
     b.configure(configuredThreads);
     b.init(onEvents);
     native = b;
   }
   return native;
+}
+
+/** 'native' or 'net' once started; undefined before. */
+export function backendName(): 'native' | 'net' | undefined {
+  return native === undefined ? undefined : native.backend ?? 'native';
 }
 
 export function isStarted(): boolean {
@@ -135,6 +162,11 @@ export function watchListener(listenerId: number, w: ListenerWatcher): void {
 }
 
 export function errorFromNative(errno: number, syscall: string, fields: Omit<SystemErrorFields, 'syscall'>): SystemError {
+  if (errno === SLOW_CONSUMER_ERRNO) {
+    const err = stateError('ERR_SLOW_CONSUMER', 'connection closed: a broadcast would pass its maxBuffered') as SystemError;
+    err.syscall = syscall;
+    return err;
+  }
   const [code, message] = binding().errorName(errno);
   return systemError(errno, code, message, { syscall, ...fields });
 }
@@ -143,10 +175,12 @@ function syscallName(n: number): string {
   return binding().syscalls[n] || 'unknown';
 }
 
-function onEvents(rec: Float64Array, arena: Buffer | undefined): void {
+// `arena` holds the bytes of the batch's Data events as (offset, length); a backend that has
+// its chunks separately (node:net) passes `chunks` instead and puts the index in `a`.
+function onEvents(rec: Float64Array, arena: Buffer | undefined, chunks?: Buffer[]): void {
   for (let i = 0; i < rec.length; i += 4) {
     try {
-      dispatch(rec[i], rec[i + 1], rec[i + 2], rec[i + 3], arena);
+      dispatch(rec[i], rec[i + 1], rec[i + 2], rec[i + 3], arena, chunks);
     } catch (err) {
       // A throwing user handler must not cost the rest of the batch its events: report it the
       // way an EventEmitter handler's throw is reported, as an uncaught exception, afterwards.
@@ -157,11 +191,11 @@ function onEvents(rec: Float64Array, arena: Buffer | undefined): void {
   }
 }
 
-function dispatch(type: number, id: number, a: number, b: number, arena: Buffer | undefined): void {
+function dispatch(type: number, id: number, a: number, b: number, arena: Buffer | undefined, chunks: Buffer[] | undefined): void {
   switch (type) {
     case Ev.Data: {
       const conn = connectionById(id);
-      if (conn !== undefined) conn._onData(arena!.subarray(a, a + b));
+      if (conn !== undefined) conn._onData(chunks !== undefined ? chunks[a] : arena!.subarray(a, a + b));
       return;
     }
     case Ev.Accept: {

@@ -1,6 +1,6 @@
 // myriad - very many TCP connections from Node.js.
 // The public API: everything a user imports comes from here.
-import { binding, configureThreads, isStarted } from './engine';
+import { backendName, binding, configureEngine, isStarted } from './engine';
 import { invalidArgValue, validateInt, validateObject } from './errors';
 
 export { listen, Server } from './server';
@@ -14,15 +14,29 @@ export type { Endpoint, EndpointInput } from './address';
 export interface ConfigureOptions {
   /** Reactor threads (default: the number of CPUs, at most 8). Only before first use. */
   threads?: number;
+  /**
+   * 'native' (epoll/IOCP reactors) or 'net' (the same API on node:net, for comparison and for
+   * platforms without a native build). Default: native, falling back to net with a warning.
+   */
+  backend?: 'native' | 'net';
 }
 
 /** Sets engine-wide options. Must run before the first listen() or connect(). */
 export function configure(options: ConfigureOptions): void {
   const o = validateObject(options, 'options');
   for (const key of Object.keys(o)) {
-    if (key !== 'threads') throw invalidArgValue('options', key, 'has an unknown key');
+    if (key !== 'threads' && key !== 'backend') throw invalidArgValue('options', key, 'has an unknown key');
   }
-  if (o.threads !== undefined) configureThreads(validateInt(o.threads, 'options.threads', 1, 16));
+  const threads = o.threads === undefined ? undefined : validateInt(o.threads, 'options.threads', 1, 16);
+  if (o.backend !== undefined && o.backend !== 'native' && o.backend !== 'net') {
+    throw invalidArgValue('options.backend', o.backend, "must be 'native' or 'net'");
+  }
+  configureEngine(threads, o.backend as 'native' | 'net' | undefined);
+}
+
+/** The backend in use ('native' or 'net'), or undefined before first use. */
+export function backend(): 'native' | 'net' | undefined {
+  return backendName();
 }
 
 export interface Stats {
