@@ -12,11 +12,11 @@ export interface Binding {
   threads(): number;
   ref(on: boolean): void;
   listen(req: number, host: string, port: number, owner: number, backlog: number, acceptBatch: number,
-    flags: number, keepAliveDelayMs: number, idleTimeoutMs: number): void;
+    flags: number, keepAliveDelayMs: number, idleTimeoutMs: number, maxBuffered: number, slowPolicy: number): void;
   closeListener(listenerId: number): void;
   connect(req: number, host: string, port: number, localHost: string | null, localPort: number,
     portLo: number, portHi: number, timeoutMs: number, owner: number, flags: number,
-    keepAliveDelayMs: number, idleTimeoutMs: number): void;
+    keepAliveDelayMs: number, idleTimeoutMs: number, maxBuffered: number, slowPolicy: number): void;
   write(id: number, data: Uint8Array | string, highWaterMark: number): number;
   end(id: number, data?: Uint8Array | string): void;
   destroy(id: number): void;

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import { addConnection, binding, errorFromNative, hold, type Owner } from './engine';
 import { invalidArgType, stateError, validateBool, validateInt, validateFunction } from './errors';
+import { parseSlowPolicy } from './options';
 
 const enum F {
   Paused = 1,        // user called pause()
@@ -27,6 +28,14 @@ interface Cold {
   queue: Queue | undefined;
   ends: [string, number, string, number, 4 | 6] | undefined;
   tag: unknown;
+  groups?: Set<{ _forget(conn: Connection): void }>;
+}
+
+/** Throws ERR_INVALID_ARG_TYPE unless data is a string or a Uint8Array (Buffer). */
+export function validateData(data: unknown): asserts data is Uint8Array | string {
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+    throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
+  }
 }
 
 // Per-connection settings shared by every connection of one server or dialer.
@@ -111,9 +120,7 @@ export class Connection {
    * keep writing if you must (nothing is dropped), or wait for 'drain'.
    */
   write(data: Uint8Array | string): boolean {
-    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
-      throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
-    }
+    validateData(data);
     if ((this._flags & (F.Ending | F.Destroyed)) !== 0) {
       this._lateWrite();
       return false;
@@ -123,9 +130,7 @@ export class Connection {
 
   /** Sends what is queued (and `data`), then FIN. The connection closes once the peer ends too. */
   end(data?: Uint8Array | string): this {
-    if (data !== undefined && typeof data !== 'string' && !(data instanceof Uint8Array)) {
-      throw invalidArgType('data', 'of type string or an instance of Buffer or Uint8Array', data);
-    }
+    if (data !== undefined) validateData(data);
     if ((this._flags & (F.Ending | F.Destroyed)) !== 0) return this;
     this._flags |= F.Ending;
     binding().end(this.id, data);
@@ -183,6 +188,25 @@ export class Connection {
     }
     if ((this._flags & F.Destroyed) === 0) binding().setTimeout(this.id, ms);
     return this;
+  }
+
+  /** Sets this connection's cap for broadcasts and what happens past it (see ConnectionOptions). */
+  setMaxBuffered(bytes: number, policy: 'close' | 'drop' | 'buffer' = 'close'): this {
+    validateInt(bytes, 'bytes', 0, 2 ** 32 - 1);
+    const p = parseSlowPolicy(policy, 'policy');
+    if ((this._flags & F.Destroyed) === 0) binding().setMaxBuffered(this.id, bytes, p);
+    return this;
+  }
+
+  /** @internal Groups this connection is in (left natively when it closes; mirrored here). */
+  get _groups(): Set<{ _forget(conn: Connection): void }> | undefined {
+    return this._cold?.groups;
+  }
+  _joinedGroup(g: { _forget(conn: Connection): void }): void {
+    (this._coldState().groups ??= new Set()).add(g);
+  }
+  _leftGroup(g: { _forget(conn: Connection): void }): void {
+    this._cold?.groups?.delete(g);
   }
 
   /** A node:stream Duplex over this connection, for stream.pipeline, tls.connect({ socket }), http. */
@@ -251,7 +275,11 @@ export class Connection {
   /** @internal */
   _onClose(hadError: boolean): void {
     this._flags |= F.Destroyed | F.Closed;
-    if (this._cold !== undefined) this._cold.queue = undefined;
+    if (this._cold !== undefined) {
+      this._cold.queue = undefined;
+      if (this._cold.groups !== undefined) for (const g of this._cold.groups) g._forget(this);
+      this._cold.groups = undefined;
+    }
     this._owner._connClosed(this);
     this.emit('close', hadError || (this._flags & F.Errored) !== 0);
   }

@@ -299,7 +299,8 @@ export class Dialer implements Owner {
       },
     });
     binding().connect(req, attempt.target.host, attempt.target.port, local ?? null, attempt.localPort,
-      this._portLo, this._portHi, this._timeoutMs, this.ownerId, flags, this._conn.keepAliveDelayMs, this._conn.idleTimeoutMs);
+      this._portLo, this._portHi, this._timeoutMs, this.ownerId, flags, this._conn.keepAliveDelayMs, this._conn.idleTimeoutMs,
+      this._conn.maxBuffered, this._conn.slowPolicy);
   }
 
   private _next(): void {

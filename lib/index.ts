@@ -8,6 +8,8 @@ export type { ListenOptions, CloseOptions } from './server';
 export { Dialer } from './dialer';
 export type { DialerOptions, ConnectOptions, ConnectManyOptions } from './dialer';
 export { Connection } from './connection';
+export { createGroup, Group } from './group';
+export type { GroupBroadcastOptions } from './group';
 export type { ConnectionOptions } from './options';
 export type { Endpoint, EndpointInput } from './address';
 
@@ -51,6 +53,16 @@ export interface Stats {
   acceptErrors: number;
   bytesRead: number;
   bytesWritten: number;
+  /** broadcast() calls (server and group). */
+  broadcasts: number;
+  /** Broadcast messages queued to a connection (one per member per broadcast). */
+  messagesQueued: number;
+  /** Broadcast messages skipped for connections past maxBuffered under the 'drop' policy. */
+  messagesDropped: number;
+  /** Connections closed under the 'close' policy (ERR_SLOW_CONSUMER). */
+  slowConsumersClosed: number;
+  /** Bytes written or broadcast and not yet taken by the kernel, all connections now. */
+  bytesBuffered: number;
   /** Per reactor thread: events handed to JS, kernel wake-ups, batches, connections owned. */
   reactors: { eventsHandled: number; wakeups: number; batches: number; connections: number }[];
 }
@@ -60,7 +72,8 @@ export function stats(): Stats {
   if (!isStarted()) {
     return {
       connectionsEstablished: 0, connectionsAccepted: 0, connectionsDialed: 0, connectionsClosed: 0,
-      connectionFailures: 0, acceptErrors: 0, bytesRead: 0, bytesWritten: 0, reactors: [],
+      connectionFailures: 0, acceptErrors: 0, bytesRead: 0, bytesWritten: 0, broadcasts: 0, messagesQueued: 0,
+      messagesDropped: 0, slowConsumersClosed: 0, bytesBuffered: 0, reactors: [],
     };
   }
   return binding().stats();

@@ -11,6 +11,7 @@ import {
   invalidArgType, invalidArgValue, validateBool, validateFunction, validateInt, validateObject,
   type SystemError,
 } from './errors';
+import { validateData } from './connection';
 import { normalizeConnectionOptions, type ConnectionOptions, type NormalizedConnectionOptions } from './options';
 
 export interface ListenOptions extends ConnectionOptions {
@@ -119,6 +120,19 @@ export class Server extends EventEmitter implements Owner, AsyncIterable<Connect
     return this._closed;
   }
 
+  /**
+   * Queues `data` for every live connection of this server: copied into native memory once and
+   * written by the reactors in parallel; the JS thread only hands it over. Order with conn.write()
+   * on each connection is kept. Connections past their maxBuffered get the slowConsumer policy.
+   * Returns how many connections it was handed to.
+   */
+  broadcast(data: Uint8Array | string): number {
+    validateData(data);
+    if (this.connections === 0) return 0;
+    binding().broadcast(this.ownerId, data, 0);
+    return this.connections;
+  }
+
   /** Destroys every live connection of this server. */
   destroyConnections(): void {
     for (const conn of connectionsOf(this)) conn.destroy();
@@ -190,7 +204,8 @@ export async function listen(options: ListenOptions): Promise<Server> {
   const results = await Promise.allSettled(endpoints.map((ep) => new Promise<{ listenerId: number; port: number }>((resolve, reject) => {
     const req = newRequestId();
     awaitListen(req, { resolve, reject, fields: { address: ep.host, port: ep.port } });
-    b.listen(req, ep.host, ep.port, server.ownerId, backlog, acceptBatch, flags | conn.flags, conn.keepAliveDelayMs, conn.idleTimeoutMs);
+    b.listen(req, ep.host, ep.port, server.ownerId, backlog, acceptBatch, flags | conn.flags, conn.keepAliveDelayMs, conn.idleTimeoutMs,
+      conn.maxBuffered, conn.slowPolicy);
   })));
   results.forEach((r, i) => {
     if (r.status === 'fulfilled') server._addListener(r.value.listenerId, { ...endpoints[i], port: r.value.port });

@@ -48,16 +48,24 @@ describe('timeouts', () => {
     await server.close({ destroyConnections: true });
   });
 
-  it('server idleTimeoutMs fires for many connections at once', async () => {
+  it('server idleTimeoutMs fires for many idle connections at once, and not for active ones', async () => {
     const fired = new Set<number>();
     const conns: Connection[] = [];
     const server = await listen({ endpoints: ['127.0.0.1:0'], idleTimeoutMs: 300, onConnection: (c) => {
       conns.push(c);
-      c.on('timeout', () => fired.add(c.id));
+      c.on('data', () => {});
+      c.on('timeout', () => fired.add(c.remotePort!));
     } });
     const clients = await new Dialer().connectMany(server.endpoints[0], 2000);
-    await waitUntil(() => fired.size === 2000, 10_000, 'all 2000 timeouts');
+    const active = clients.slice(0, 1000);
+    const pinger = setInterval(() => { for (const c of active) c.write('.'); }, 80);
+    const idlePorts = new Set(clients.slice(1000).map((c) => c.localPort!));
+    await waitUntil(() => fired.size >= 1000, 10_000, '1000 idle timeouts');
+    await sleep(400); // the active ones had time to time out too, had they been idle
+    clearInterval(pinger);
     expect(conns.length).toBe(2000);
+    expect(fired.size).toBe(1000);
+    for (const p of fired) expect(idlePorts.has(p)).toBe(true);
     for (const c of clients) c.destroy();
     await server.close({ destroyConnections: true });
   });

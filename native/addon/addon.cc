@@ -156,6 +156,11 @@ SharedBytes* bytes_arg(const Napi::Value& v) {
   return nullptr;
 }
 
+myriad::SlowPolicy slow_policy_arg(const Napi::CallbackInfo& info, size_t i) {
+  const uint32_t p = arg_u32(info, i);
+  return p <= 2 ? static_cast<myriad::SlowPolicy>(p) : myriad::SlowPolicy::Close;
+}
+
 bool parse_endpoint(const Napi::Value& host, uint32_t port, Endpoint* out) {
   if (!host.IsString()) return false;
   std::string s = host.As<Napi::String>().Utf8Value();
@@ -217,7 +222,8 @@ Napi::Value Ref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// listen(requestId, host, port, owner, backlog, acceptBatch, flags, keepAliveDelayMs, idleTimeoutMs)
+// listen(requestId, host, port, owner, backlog, acceptBatch, flags, keepAliveDelayMs, idleTimeoutMs,
+//        maxBuffered, slowPolicy)
 // flags: 1 reuseAddress, 2 reusePort, 4 ipv6Only, 8 noDelay, 16 keepAlive
 Napi::Value Listen(const Napi::CallbackInfo& info) {
   Engine* e = engine_of(info);
@@ -238,6 +244,8 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   req.conn.keepalive = (flags & 16) != 0;
   req.conn.keepalive_delay_ms = arg_u32(info, 7);
   req.conn.idle_timeout_ms = arg_u32(info, 8);
+  req.conn.max_buffered = arg_u32(info, 9);
+  req.conn.slow_policy = slow_policy_arg(info, 10);
   e->listen(arg_id(info, 0), req);
   return info.Env().Undefined();
 }
@@ -249,7 +257,8 @@ Napi::Value CloseListener(const Napi::CallbackInfo& info) {
 }
 
 // connect(requestId, host, port, localHost|null, localPort, portLo, portHi, timeoutMs, owner,
-//         flags, keepAliveDelayMs, idleTimeoutMs)   flags: 8 noDelay, 16 keepAlive, 32 bindNoPort
+//         flags, keepAliveDelayMs, idleTimeoutMs, maxBuffered, slowPolicy)
+//         flags: 8 noDelay, 16 keepAlive, 32 bindNoPort
 Napi::Value Connect(const Napi::CallbackInfo& info) {
   Engine* e = engine_of(info);
   if (e == nullptr) return info.Env().Undefined();
@@ -272,6 +281,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   req.bind_no_port = (flags & 32) != 0;
   req.conn.keepalive_delay_ms = arg_u32(info, 10);
   req.conn.idle_timeout_ms = arg_u32(info, 11);
+  req.conn.max_buffered = arg_u32(info, 12);
+  req.conn.slow_policy = slow_policy_arg(info, 13);
   e->connect(arg_id(info, 0), req);
   return info.Env().Undefined();
 }
@@ -330,6 +341,40 @@ Napi::Value SetTimeout(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value SetMaxBuffered(const Napi::CallbackInfo& info) {
+  Engine* e = engine_of(info);
+  if (e != nullptr) e->set_max_buffered(arg_id(info, 0), arg_u32(info, 1), slow_policy_arg(info, 2));
+  return info.Env().Undefined();
+}
+
+// broadcast(owner, data, exceptId) / groupBroadcast(group, data, exceptId): the bytes are copied
+// here once, whatever the number of members.
+template <void (Engine::*Verb)(uint32_t, SharedBytes*, uint64_t)>
+Napi::Value Fanout(const Napi::CallbackInfo& info) {
+  Engine* e = engine_of(info);
+  if (e == nullptr) return info.Env().Undefined();
+  SharedBytes* b = bytes_arg(info[1]);
+  if (b == nullptr) {
+    throw_invalid(info.Env(), "data");
+    return info.Env().Undefined();
+  }
+  (e->*Verb)(arg_u32(info, 0), b, info[2].IsNumber() ? arg_id(info, 2) : 0);
+  return info.Env().Undefined();
+}
+
+template <void (Engine::*Verb)(uint32_t, uint64_t)>
+Napi::Value GroupVerb(const Napi::CallbackInfo& info) {
+  Engine* e = engine_of(info);
+  if (e != nullptr) (e->*Verb)(arg_u32(info, 0), arg_id(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value GroupClear(const Napi::CallbackInfo& info) {
+  Engine* e = engine_of(info);
+  if (e != nullptr) e->group_clear(arg_u32(info, 0));
+  return info.Env().Undefined();
+}
+
 // endpoints(id) -> [localAddress, localPort, remoteAddress, remotePort, family] or undefined
 Napi::Value Endpoints(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -366,6 +411,11 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   num("acceptErrors", s.accept_errors);
   num("bytesRead", s.bytes_read);
   num("bytesWritten", s.bytes_written);
+  num("broadcasts", s.broadcasts);
+  num("messagesQueued", s.messages_queued);
+  num("messagesDropped", s.messages_dropped);
+  num("slowConsumersClosed", s.slow_closed);
+  num("bytesBuffered", s.bytes_buffered);
   Napi::Array reactors = Napi::Array::New(env, s.reactors.size());
   for (size_t i = 0; i < s.reactors.size(); i++) {
     Napi::Object r = Napi::Object::New(env);
@@ -435,6 +485,12 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("setNoDelay", Napi::Function::New(env, SetNoDelay));
   exports.Set("setKeepAlive", Napi::Function::New(env, SetKeepAlive));
   exports.Set("setTimeout", Napi::Function::New(env, SetTimeout));
+  exports.Set("setMaxBuffered", Napi::Function::New(env, SetMaxBuffered));
+  exports.Set("broadcast", Napi::Function::New(env, Fanout<&Engine::broadcast>));
+  exports.Set("groupBroadcast", Napi::Function::New(env, Fanout<&Engine::group_broadcast>));
+  exports.Set("groupAdd", Napi::Function::New(env, GroupVerb<&Engine::group_add>));
+  exports.Set("groupDelete", Napi::Function::New(env, GroupVerb<&Engine::group_delete>));
+  exports.Set("groupClear", Napi::Function::New(env, GroupClear));
   exports.Set("endpoints", Napi::Function::New(env, Endpoints));
   exports.Set("buffered", Napi::Function::New(env, Buffered));
   exports.Set("stats", Napi::Function::New(env, Stats));

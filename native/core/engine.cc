@@ -166,6 +166,34 @@ void Engine::set_keepalive(uint64_t id, bool on, uint32_t delay_ms) {
 }
 void Engine::set_timeout(uint64_t id, uint32_t ms) { post_to_conn(id, simple(CommandType::SetTimeout, ms)); }
 
+void Engine::set_max_buffered(uint64_t id, uint32_t bytes, SlowPolicy policy) {
+  post_to_conn(id, simple(CommandType::SetMaxBuffered, bytes, static_cast<uint64_t>(policy)));
+}
+
+void Engine::post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes) {
+  // One reference per reactor; the reactors add one per member write.
+  if (bytes != nullptr && reactors_.size() > 1) bytes->retain(static_cast<uint32_t>(reactors_.size() - 1));
+  for (auto& r : reactors_) {
+    Command c = simple(type, arg, arg2);
+    c.bytes = bytes;
+    r->post(std::move(c));
+  }
+}
+
+void Engine::broadcast(uint32_t owner, SharedBytes* bytes, uint64_t except) {
+  broadcasts_.fetch_add(1, std::memory_order_relaxed);
+  post_to_all(CommandType::Broadcast, owner, except, bytes);
+}
+
+void Engine::group_broadcast(uint32_t group, SharedBytes* bytes, uint64_t except) {
+  broadcasts_.fetch_add(1, std::memory_order_relaxed);
+  post_to_all(CommandType::GroupBroadcast, group, except, bytes);
+}
+
+void Engine::group_add(uint32_t group, uint64_t id) { post_to_conn(id, simple(CommandType::GroupAdd, group)); }
+void Engine::group_delete(uint32_t group, uint64_t id) { post_to_conn(id, simple(CommandType::GroupDelete, group)); }
+void Engine::group_clear(uint32_t group) { post_to_all(CommandType::GroupClear, group, 0, nullptr); }
+
 bool Engine::endpoints(uint64_t id, Endpoint* local, Endpoint* remote) {
   Reactor* r = nullptr;
   Conn* c = conn(id, &r);
@@ -209,6 +237,7 @@ void Engine::release(std::vector<Batch>& handled) {
 
 EngineStats Engine::stats() {
   EngineStats s;
+  s.broadcasts = broadcasts_.load(std::memory_order_relaxed);
   for (auto& r : reactors_) {
     ReactorCounters& k = r->counters;
     s.accepted += k.accepted.load(std::memory_order_relaxed);
@@ -218,6 +247,10 @@ EngineStats Engine::stats() {
     s.closed += k.closed.load(std::memory_order_relaxed);
     s.bytes_read += k.bytes_read.load(std::memory_order_relaxed);
     s.bytes_written += k.bytes_written.load(std::memory_order_relaxed);
+    s.messages_queued += k.messages_queued.load(std::memory_order_relaxed);
+    s.messages_dropped += k.messages_dropped.load(std::memory_order_relaxed);
+    s.slow_closed += k.slow_closed.load(std::memory_order_relaxed);
+    s.bytes_buffered += r->bytes_buffered();
     const uint64_t live = k.live.load(std::memory_order_relaxed);
     s.live += live;
     s.reactors.push_back(EngineStats::PerReactor{k.events.load(std::memory_order_relaxed),

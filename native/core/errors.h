@@ -25,6 +25,10 @@ struct ErrorName {
 // Name and message for a portable errno; unknown values give {"UNKNOWN", "unknown error"}.
 ErrorName error_name(int portable_errno);
 
+// Not an OS error: a reactor closed a connection because a broadcast would have passed its
+// max_buffered (SlowPolicy::Close). Outside every errno range; JS names it ERR_SLOW_CONSUMER.
+constexpr int kErrSlowConsumer = -100001;
+
 // A handful of portable values the core itself compares against.
 int err_again();
 int err_inprogress();

@@ -66,12 +66,22 @@ struct Batch {
   uint8_t* take_arena() { uint8_t* a = arena; arena = nullptr; arena_cap = 0; return a; }
 };
 
+// What a broadcast does to a connection whose buffered bytes would pass its max_buffered.
+enum class SlowPolicy : uint8_t {
+  Close = 0,   // destroy it with ERR_SLOW_CONSUMER (the default: a reconnecting client resyncs;
+               // a silently gappy stream corrupts application state)
+  Drop = 1,    // skip this message for it (counted)
+  Buffer = 2,  // queue anyway: memory is unbounded
+};
+
 // Options a connection gets from its server or dialer.
 struct SocketOptions {
   bool nodelay = false;
   bool keepalive = false;
   uint32_t keepalive_delay_ms = 0;
   uint32_t idle_timeout_ms = 0;
+  uint32_t max_buffered = 0;  // 0 = no cap
+  SlowPolicy slow_policy = SlowPolicy::Close;
 };
 
 struct ListenRequest {
@@ -107,7 +117,8 @@ struct Adopted {
 
 enum class CommandType : uint8_t {
   Write, End, Destroy, Pause, Resume, SetNoDelay, SetKeepAlive, SetTimeout,
-  Listen, AttachListener, DetachListener, Connect, Release, ResumeReading, Broadcast, Adopt, Stop
+  Listen, AttachListener, DetachListener, Connect, Release, ResumeReading, Broadcast, Adopt,
+  SetMaxBuffered, GroupAdd, GroupDelete, GroupBroadcast, GroupClear, Stop
 };
 
 struct Listener;
@@ -116,8 +127,8 @@ struct Command {
   CommandType type;
   uint32_t slot = 0;
   uint32_t gen = 0;
-  uint64_t arg = 0;         // request id, timeout, flag
-  uint64_t arg2 = 0;
+  uint64_t arg = 0;         // request id, timeout, flag, owner or group id
+  uint64_t arg2 = 0;        // keep-alive delay, policy, or the connection id a broadcast skips
   SharedBytes* bytes = nullptr;      // Write/End/Broadcast: one reference owned by the command
   void* ptr = nullptr;               // Listen: ListenRequest*, Connect: ConnectRequest*,
                                      // Attach/Detach: Listener*, Release: std::vector<uint32_t>*,

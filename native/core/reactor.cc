@@ -249,7 +249,80 @@ void Reactor::handle(Command& cmd) {
       delete a;
       break;
     }
-    case CommandType::Broadcast:
+    case CommandType::SetMaxBuffered: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c == nullptr) break;
+      c->max_buffered = static_cast<uint32_t>(cmd.arg);
+      c->slow_policy = static_cast<SlowPolicy>(cmd.arg2);
+      break;
+    }
+    case CommandType::Broadcast: {
+      // To every established connection of one server (owner), but the one it skips.
+      const uint32_t owner = static_cast<uint32_t>(cmd.arg);
+      for (uint32_t s = 0; s < nslots_; s++) {
+        Conn* c = slot(s);
+        if ((c->flags & (kLive | kReported)) != (kLive | kReported) || c->owner != owner) continue;
+        if (cmd.arg2 != 0 && id_of(c) == cmd.arg2) continue;
+        broadcast_one(c, cmd.bytes);
+      }
+      cmd.bytes->release();
+      break;
+    }
+    case CommandType::GroupBroadcast: {
+      auto it = groups_.find(static_cast<uint32_t>(cmd.arg));
+      if (it != groups_.end()) {
+        // broadcast_one may close a member (SlowPolicy::Close), which edits the set: walk a copy.
+        std::vector<uint32_t> members(it->second.begin(), it->second.end());
+        for (uint32_t s : members) {
+          Conn* c = slot(s);
+          if (c == nullptr || (c->flags & kLive) == 0) continue;
+          if (cmd.arg2 != 0 && id_of(c) == cmd.arg2) continue;
+          broadcast_one(c, cmd.bytes);
+        }
+      }
+      cmd.bytes->release();
+      break;
+    }
+    case CommandType::GroupAdd: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c == nullptr || (c->flags & kReported) == 0) break;
+      const uint32_t gid = static_cast<uint32_t>(cmd.arg);
+      if (groups_[gid].insert(c->slot).second) conn_groups_[c->slot].push_back(gid);
+      break;
+    }
+    case CommandType::GroupDelete: {
+      Conn* c = live_conn(cmd.slot, cmd.gen);
+      if (c == nullptr) break;
+      const uint32_t gid = static_cast<uint32_t>(cmd.arg);
+      auto g = groups_.find(gid);
+      if (g == groups_.end() || g->second.erase(c->slot) == 0) break;
+      if (g->second.empty()) groups_.erase(g);
+      auto& mine = conn_groups_[c->slot];
+      for (size_t i = 0; i < mine.size(); i++)
+        if (mine[i] == gid) {
+          mine[i] = mine.back();
+          mine.pop_back();
+          break;
+        }
+      if (mine.empty()) conn_groups_.erase(c->slot);
+      break;
+    }
+    case CommandType::GroupClear: {
+      auto g = groups_.find(static_cast<uint32_t>(cmd.arg));
+      if (g == groups_.end()) break;
+      for (uint32_t s : g->second) {
+        auto& mine = conn_groups_[s];
+        for (size_t i = 0; i < mine.size(); i++)
+          if (mine[i] == g->first) {
+            mine[i] = mine.back();
+            mine.pop_back();
+            break;
+          }
+        if (mine.empty()) conn_groups_.erase(s);
+      }
+      groups_.erase(g);
+      break;
+    }
     case CommandType::Stop:
       break;
   }
@@ -288,6 +361,50 @@ void Reactor::handle_write(Conn* c, SharedBytes* bytes) {
   backend_flush(c);
 }
 
+void Reactor::broadcast_one(Conn* c, SharedBytes* bytes) {
+  if ((c->flags & (kEndRequested | kConnecting | kClosed)) != 0) return;
+  const uint64_t size = bytes->size();
+  if (c->max_buffered != 0 && c->buffered.load(std::memory_order_acquire) + size > c->max_buffered) {
+    switch (c->slow_policy) {
+      case SlowPolicy::Drop:
+        counters.messages_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      case SlowPolicy::Close:
+        counters.slow_closed.fetch_add(1, std::memory_order_relaxed);
+        fail_conn(c, kErrSlowConsumer, Syscall::Write);
+        return;
+      case SlowPolicy::Buffer:
+        break;
+    }
+  }
+  c->buffered.fetch_add(size, std::memory_order_acq_rel);
+  counters.messages_queued.fetch_add(1, std::memory_order_relaxed);
+  bytes->retain();
+  handle_write(c, bytes);
+}
+
+void Reactor::drop_group_memberships(uint32_t s) {
+  auto mine = conn_groups_.find(s);
+  if (mine == conn_groups_.end()) return;
+  for (uint32_t gid : mine->second) {
+    auto g = groups_.find(gid);
+    if (g == groups_.end()) continue;
+    g->second.erase(s);
+    if (g->second.empty()) groups_.erase(g);
+  }
+  conn_groups_.erase(mine);
+}
+
+uint64_t Reactor::bytes_buffered() {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < kMaxChunks; i++) {
+    Conn* ch = chunks_[i].load(std::memory_order_acquire);
+    if (ch == nullptr) break;
+    for (uint32_t k = 0; k < kChunk; k++) total += ch[k].buffered.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
 void Reactor::on_write_progress(Conn* c, size_t n) {
   if (n > 0) {
     c->wq.consume(n);
@@ -319,7 +436,9 @@ void Reactor::close_conn(Conn* c, bool errored) {
   if ((c->flags & kClosed) != 0) return;
   backend_close(c);
   c->wq.clear();
+  c->buffered.store(0, std::memory_order_relaxed);
   timers_.cancel(&c->timer);
+  drop_group_memberships(c->slot);
   const bool reported = (c->flags & kReported) != 0;
   c->flags = (c->flags & kReported) | kClosed | (errored ? kErrored : 0u);
   if (reported) {
@@ -340,6 +459,8 @@ void Reactor::release_slot(uint32_t s) {
   c->flags = 0;
   c->owner = 0;
   c->timeout_ms = 0;
+  c->max_buffered = 0;
+  c->slow_policy = SlowPolicy::Close;
   c->request_id = 0;
   c->buffered.store(0, std::memory_order_relaxed);
   c->want_drain.store(false, std::memory_order_relaxed);
@@ -376,6 +497,8 @@ Conn* Reactor::alloc_conn(sock_t fd) {
 }
 
 void Reactor::setup_conn_options(Conn* c, const SocketOptions& o) {
+  c->max_buffered = o.max_buffered;
+  c->slow_policy = o.slow_policy;
   if (o.nodelay) backend_set_nodelay(c, true);
   if (o.keepalive) backend_set_keepalive(c, true, o.keepalive_delay_ms);
   c->timeout_ms = o.idle_timeout_ms;

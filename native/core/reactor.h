@@ -27,6 +27,8 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "address.h"
@@ -69,6 +71,8 @@ struct Conn {
   uint32_t flags = 0;
   uint32_t owner = 0;       // server id (accepted) or dialer id (dialed)
   uint32_t timeout_ms = 0;  // idle timeout, 0 = none
+  uint32_t max_buffered = 0;  // broadcasts' cap on buffered bytes, 0 = none
+  SlowPolicy slow_policy = SlowPolicy::Close;
   uint64_t last_active_ms = 0;
   uint64_t request_id = 0;  // connect request, while connecting
   TimerNode timer;
@@ -103,6 +107,9 @@ struct ReactorCounters {
   std::atomic<uint64_t> wakeups{0};  // returns from the kernel wait
   std::atomic<uint64_t> live{0};    // established connections JS knows about
   std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> messages_queued{0};   // broadcast copies queued to a connection
+  std::atomic<uint64_t> messages_dropped{0};  // skipped under SlowPolicy::Drop
+  std::atomic<uint64_t> slow_closed{0};       // closed under SlowPolicy::Close
 };
 
 class Reactor {
@@ -130,6 +137,8 @@ class Reactor {
   Conn* conn_for(uint32_t slot, uint32_t gen);
   void take_batches(std::vector<Batch>& out);
   ReactorCounters counters;
+  // Bytes buffered now on this reactor's connections (reads the slots' atomics; JS thread).
+  uint64_t bytes_buffered();
 
   // --- shared handlers the backend calls (reactor thread) ---
   Conn* alloc_conn(sock_t fd);  // nullptr when the table is full (socket left to the caller)
@@ -158,6 +167,8 @@ class Reactor {
   void run();
   void handle(Command& c);
   void handle_write(Conn* c, SharedBytes* bytes);
+  void broadcast_one(Conn* c, SharedBytes* bytes);  // applies max_buffered / slow_policy
+  void drop_group_memberships(uint32_t slot);
   void finish_write_side(Conn* c);
   void maybe_close(Conn* c);
   void close_conn(Conn* c, bool errored);
@@ -222,6 +233,11 @@ class Reactor {
   std::vector<Listener*> listeners_;
 
   TimerWheel timers_;
+
+  // Group membership of this reactor's connections: group id -> slots, and slot -> group ids
+  // (so a closing connection leaves all its groups). Only members cost anything.
+  std::unordered_map<uint32_t, std::unordered_set<uint32_t>> groups_;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> conn_groups_;
 };
 
 }  // namespace myriad

@@ -280,6 +280,8 @@ void Reactor::backend_connect(ConnectRequest* req, uint64_t request_id) {
   c->owner = req->owner;
   c->remote = req->remote;
   c->timeout_ms = req->conn.idle_timeout_ms;  // armed once connected
+  c->max_buffered = req->conn.max_buffered;
+  c->slow_policy = req->conn.slow_policy;
 
   int err = 0;
   Syscall sc = Syscall::Setsockopt;
