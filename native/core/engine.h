@@ -25,6 +25,7 @@ class EventSink {
 struct EngineStats {
   uint64_t accepted = 0, dialed = 0, connect_failures = 0, accept_errors = 0, closed = 0;
   uint64_t bytes_read = 0, bytes_written = 0, live = 0;
+  uint64_t broadcasts = 0, messages_queued = 0, messages_dropped = 0, slow_closed = 0, bytes_buffered = 0;
   struct PerReactor { uint64_t events, wakeups, batches, live; };
   std::vector<PerReactor> reactors;
 };
@@ -36,6 +37,7 @@ class Engine {
   int start();
   void stop();
   uint32_t threads() const { return static_cast<uint32_t>(reactors_.size()); }
+  Reactor* reactor_at(uint32_t i) { return i < reactors_.size() ? reactors_[i].get() : nullptr; }
 
   // Verbs (JS thread). A bad id (closed, unknown) is ignored: JS may race a close it has not seen.
   void listen(uint64_t request_id, const ListenRequest& req);
@@ -51,7 +53,16 @@ class Engine {
   void set_nodelay(uint64_t id, bool on);
   void set_keepalive(uint64_t id, bool on, uint32_t delay_ms);
   void set_timeout(uint64_t id, uint32_t ms);
+  void set_max_buffered(uint64_t id, uint32_t bytes, SlowPolicy policy);
   bool endpoints(uint64_t id, Endpoint* local, Endpoint* remote);
+
+  // Fan-out. The bytes are copied once (by the caller, into `bytes`) and shared by every write:
+  // one command per reactor, whatever the member count. `except` = a connection id to skip (0 = none).
+  void broadcast(uint32_t owner, SharedBytes* bytes, uint64_t except);
+  void group_add(uint32_t group, uint64_t id);
+  void group_delete(uint32_t group, uint64_t id);
+  void group_broadcast(uint32_t group, SharedBytes* bytes, uint64_t except);
+  void group_clear(uint32_t group);
   uint64_t buffered(uint64_t id);
 
   // Event delivery (JS thread): takes every waiting batch; then, once JS has handled them,
@@ -70,6 +81,8 @@ class Engine {
  private:
   Conn* conn(uint64_t id, Reactor** r);
   void post_to_conn(uint64_t id, Command&& c);
+  void post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes);
+  std::atomic<uint64_t> broadcasts_{0};
 
   EventSink* sink_;
   std::vector<std::unique_ptr<Reactor>> reactors_;
