@@ -42,20 +42,30 @@ export interface Binding {
   rlimitNofile(raise: boolean): [number, number] | null;
 }
 
+/** Process counters (this thread's engine); what stats() returns. */
 export interface NativeStats {
+  /** Established connections now (accepted + dialed, not yet closed). */
   connectionsEstablished: number;
   connectionsAccepted: number;
   connectionsDialed: number;
   connectionsClosed: number;
+  /** Connects that failed (refused, timed out, no port, ...). */
   connectionFailures: number;
+  /** accept() failures (EMFILE, ENFILE, ...); the listener pauses and retries. */
   acceptErrors: number;
   bytesRead: number;
   bytesWritten: number;
+  /** broadcast() calls (server and group). */
   broadcasts: number;
+  /** Broadcast messages queued to a connection (one per member per broadcast). */
   messagesQueued: number;
+  /** Broadcast messages skipped for connections past maxBuffered under the 'drop' policy. */
   messagesDropped: number;
+  /** Connections closed under the 'close' policy (ERR_SLOW_CONSUMER). */
   slowConsumersClosed: number;
+  /** Bytes written or broadcast and not yet taken by the kernel, all connections now. */
   bytesBuffered: number;
+  /** Per reactor thread: events handed to JS, kernel wake-ups, batches, connections owned. */
   reactors: { eventsHandled: number; wakeups: number; batches: number; connections: number }[];
 }
 

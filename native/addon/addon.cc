@@ -161,6 +161,19 @@ myriad::SlowPolicy slow_policy_arg(const Napi::CallbackInfo& info, size_t i) {
   return p <= 2 ? static_cast<myriad::SlowPolicy>(p) : myriad::SlowPolicy::Close;
 }
 
+// The per-connection options listen() and connect() both take: flags 8 noDelay, 16 keepAlive,
+// then from argument `first`: keepAliveDelayMs, idleTimeoutMs, maxBuffered, slowPolicy.
+myriad::SocketOptions socket_options(const Napi::CallbackInfo& info, uint32_t flags, size_t first) {
+  myriad::SocketOptions o;
+  o.nodelay = (flags & 8) != 0;
+  o.keepalive = (flags & 16) != 0;
+  o.keepalive_delay_ms = arg_u32(info, first);
+  o.idle_timeout_ms = arg_u32(info, first + 1);
+  o.max_buffered = arg_u32(info, first + 2);
+  o.slow_policy = slow_policy_arg(info, first + 3);
+  return o;
+}
+
 bool parse_endpoint(const Napi::Value& host, uint32_t port, Endpoint* out) {
   if (!host.IsString()) return false;
   std::string s = host.As<Napi::String>().Utf8Value();
@@ -240,12 +253,7 @@ Napi::Value Listen(const Napi::CallbackInfo& info) {
   req.reuse_address = (flags & 1) != 0;
   req.reuse_port = (flags & 2) != 0;
   req.ipv6_only = (flags & 4) != 0;
-  req.conn.nodelay = (flags & 8) != 0;
-  req.conn.keepalive = (flags & 16) != 0;
-  req.conn.keepalive_delay_ms = arg_u32(info, 7);
-  req.conn.idle_timeout_ms = arg_u32(info, 8);
-  req.conn.max_buffered = arg_u32(info, 9);
-  req.conn.slow_policy = slow_policy_arg(info, 10);
+  req.conn = socket_options(info, flags, 7);
   e->listen(arg_id(info, 0), req);
   return info.Env().Undefined();
 }
@@ -276,13 +284,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   req.timeout_ms = arg_u32(info, 7);
   req.owner = arg_u32(info, 8);
   const uint32_t flags = arg_u32(info, 9);
-  req.conn.nodelay = (flags & 8) != 0;
-  req.conn.keepalive = (flags & 16) != 0;
   req.bind_no_port = (flags & 32) != 0;
-  req.conn.keepalive_delay_ms = arg_u32(info, 10);
-  req.conn.idle_timeout_ms = arg_u32(info, 11);
-  req.conn.max_buffered = arg_u32(info, 12);
-  req.conn.slow_policy = slow_policy_arg(info, 13);
+  req.conn = socket_options(info, flags, 10);
   e->connect(arg_id(info, 0), req);
   return info.Env().Undefined();
 }

@@ -7,6 +7,16 @@
 
 namespace myriad {
 
+namespace {
+Command simple(CommandType t, uint64_t arg = 0, uint64_t arg2 = 0) {
+  Command c{};
+  c.type = t;
+  c.arg = arg;
+  c.arg2 = arg2;
+  return c;
+}
+}  // namespace
+
 Engine::Engine(uint32_t threads, EventSink* sink) : sink_(sink) {
   if (threads < 1) threads = 1;
   if (threads > kMaxReactors) threads = kMaxReactors;
@@ -76,12 +86,7 @@ void Engine::close_listener(uint32_t listener_id) {
     if (l->closing) return;
     l->closing = true;
   }
-  for (auto& r : reactors_) {
-    Command c{};
-    c.type = CommandType::DetachListener;
-    c.ptr = l;
-    r->post(std::move(c));
-  }
+  post_to_all(CommandType::DetachListener, 0, 0, nullptr, l);
 }
 
 void Engine::register_listener(Listener* l) {
@@ -92,12 +97,7 @@ void Engine::register_listener(Listener* l) {
 
 void Engine::attach_everywhere(Listener* l) {
   l->attached.store(static_cast<uint32_t>(reactors_.size()), std::memory_order_release);
-  for (auto& r : reactors_) {
-    Command c{};
-    c.type = CommandType::AttachListener;
-    c.ptr = l;
-    r->post(std::move(c));
-  }
+  post_to_all(CommandType::AttachListener, 0, 0, nullptr, l);
 }
 
 void Engine::forget_listener(Listener* l) {
@@ -147,15 +147,6 @@ void Engine::end(uint64_t id, SharedBytes* last_bytes) {
   post_to_conn(id, std::move(cmd));
 }
 
-namespace {
-Command simple(CommandType t, uint64_t arg = 0, uint64_t arg2 = 0) {
-  Command c{};
-  c.type = t;
-  c.arg = arg;
-  c.arg2 = arg2;
-  return c;
-}
-}  // namespace
 
 void Engine::destroy(uint64_t id) { post_to_conn(id, simple(CommandType::Destroy)); }
 void Engine::pause(uint64_t id) { post_to_conn(id, simple(CommandType::Pause)); }
@@ -170,12 +161,13 @@ void Engine::set_max_buffered(uint64_t id, uint32_t bytes, SlowPolicy policy) {
   post_to_conn(id, simple(CommandType::SetMaxBuffered, bytes, static_cast<uint64_t>(policy)));
 }
 
-void Engine::post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes) {
+void Engine::post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes, void* ptr) {
   // One reference per reactor; the reactors add one per member write.
   if (bytes != nullptr && reactors_.size() > 1) bytes->retain(static_cast<uint32_t>(reactors_.size() - 1));
   for (auto& r : reactors_) {
     Command c = simple(type, arg, arg2);
     c.bytes = bytes;
+    c.ptr = ptr;
     r->post(std::move(c));
   }
 }

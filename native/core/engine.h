@@ -81,7 +81,7 @@ class Engine {
  private:
   Conn* conn(uint64_t id, Reactor** r);
   void post_to_conn(uint64_t id, Command&& c);
-  void post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes);
+  void post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes, void* ptr = nullptr);
   std::atomic<uint64_t> broadcasts_{0};
 
   EventSink* sink_;
