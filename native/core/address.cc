@@ -86,7 +86,13 @@ bool parse_host_port(const char* text, size_t len, Endpoint* out) {
     port = port * 10 + static_cast<uint32_t>(*p - '0');
   }
   if (port > 65535) return false;
-  return parse_ip(host, host_len, static_cast<uint16_t>(port), out);
+  // Brackets are for IPv6 only: "[127.0.0.1]:80" is malformed, as lib/address.ts says too.
+  // (Found by native/fuzz/fuzz_address.cc: the bracketed form used to accept IPv4.)
+  Endpoint ep;
+  if (!parse_ip(host, host_len, static_cast<uint16_t>(port), &ep)) return false;
+  if (text[0] == '[' && ep.family != 6) return false;
+  *out = ep;
+  return true;
 }
 
 socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage* out) {

@@ -7,6 +7,12 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+#ifndef NOMINMAX
+#define NOMINMAX  // windows.h's min/max macros would break std::min/std::max
+#endif
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0600  // Vista+: GetQueuedCompletionStatusEx, SetFileCompletionNotificationModes
+#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 namespace myriad {
