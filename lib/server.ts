@@ -19,7 +19,11 @@ export interface ListenOptions extends ConnectionOptions {
   endpoints: EndpointInput[];
   /** Accept queue length. Default: the OS maximum (the kernel clamps to net.core.somaxconn). */
   backlog?: number;
-  /** SO_REUSEADDR. Default true. */
+  /**
+   * SO_REUSEADDR. Default true on Linux (a restarted server can bind while old connections sit
+   * in TIME_WAIT). Default false on Windows, where SO_REUSEADDR would let another socket take the
+   * port while it is in use: listeners use SO_EXCLUSIVEADDRUSE there unless you pass true.
+   */
   reuseAddress?: boolean;
   /** SO_REUSEPORT: several servers or processes share one endpoint. Default false. */
   reusePort?: boolean;
@@ -191,7 +195,10 @@ export async function listen(options: ListenOptions): Promise<Server> {
   const backlog = o.backlog === undefined ? MAX_BACKLOG : validateInt(o.backlog, 'options.backlog', 0, 2 ** 31 - 1);
   const acceptBatch = o.acceptBatch === undefined ? 64 : validateInt(o.acceptBatch, 'options.acceptBatch', 1, 65536);
   let flags = 0;
-  if (o.reuseAddress === undefined || validateBool(o.reuseAddress, 'options.reuseAddress')) flags |= Flag.ReuseAddress;
+  // On Windows SO_REUSEADDR lets another socket take a port that is in use, so listeners stay
+  // exclusive (SO_EXCLUSIVEADDRUSE) unless reuseAddress: true is asked for explicitly.
+  const reuseDefault = process.platform !== 'win32';
+  if (o.reuseAddress === undefined ? reuseDefault : validateBool(o.reuseAddress, 'options.reuseAddress')) flags |= Flag.ReuseAddress;
   if (o.reusePort !== undefined && validateBool(o.reusePort, 'options.reusePort')) flags |= Flag.ReusePort;
   if (o.ipv6Only !== undefined && validateBool(o.ipv6Only, 'options.ipv6Only')) flags |= Flag.Ipv6Only;
   const onConnection = o.onConnection === undefined ? undefined

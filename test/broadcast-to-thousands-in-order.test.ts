@@ -2,7 +2,7 @@
 // every member gets every message exactly once and in order, mixed with per-connection writes.
 import { afterAll, describe, expect, it } from 'vitest';
 import { listen, createGroup, stats, type Connection } from '../lib/index';
-import { child, waitUntil, type Child } from './helpers';
+import { child, scaled, waitUntil, type Child } from './helpers';
 
 describe('broadcast to thousands', () => {
   const kids: Child[] = [];
@@ -12,7 +12,7 @@ describe('broadcast to thousands', () => {
     const conns: Connection[] = [];
     const server = await listen({ endpoints: ['127.0.0.1:0'], onConnection: (c) => { conns.push(c); } });
     const port = server.endpoints[0].port;
-    const per = 3000;
+    const per = scaled(3000, 400);
     for (let i = 0; i < 2; i++) kids.push(child('receiver.js', [`127.0.0.1:${port}`, String(per), '{}']));
     await Promise.all(kids.map((k) => k.message((m) => m.event === 'ready')));
     await waitUntil(() => server.connections === 2 * per, 10_000, 'all accepted');

@@ -72,7 +72,8 @@ describe('Linux parsers', () => {
   });
 });
 
-describe('doctor() on this host', () => {
+// Linux only: reads /proc and sysctls of this host.
+describe.runIf(process.platform === 'linux')('doctor() on this host', () => {
   it('reports what /proc says, quickly and without changing anything', async () => {
     const before = hostSysctls();
     const started = performance.now();
@@ -140,7 +141,8 @@ describe('doctor() on this host', () => {
   });
 });
 
-describe('myriad doctor CLI in a private network namespace', () => {
+// Linux only: runs in a network namespace made with unshare -n.
+describe.runIf(process.platform === 'linux')('myriad doctor CLI in a private network namespace', () => {
   let lib: CompiledLib;
   let cli: string;
   beforeAll(() => {

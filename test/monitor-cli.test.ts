@@ -41,7 +41,8 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-describe('system counters', () => {
+// Linux only: cumulative counters from /proc (Windows gives context switches as a rate; its parsers are tested from recorded outputs).
+describe.runIf(process.platform === 'linux')('system counters', () => {
   it('move when this process opens and fails connections', async () => {
     const OPEN = 5;
     const FAIL = 3;
@@ -71,7 +72,8 @@ describe('system counters', () => {
   });
 });
 
-describe('myriad monitor in a private network namespace', () => {
+// Linux only: runs in a network namespace made with unshare -n.
+describe.runIf(process.platform === 'linux')('myriad monitor in a private network namespace', () => {
   it('prints one JSON line per sample whose counters match the connections made', () => {
     const OPEN = 20;
     const FAIL = 7;
@@ -146,7 +148,8 @@ describe('myriad monitor in a private network namespace', () => {
   }, 60_000);
 });
 
-describe('attaching to a process', () => {
+// Not under Wine: node.exe's own fetch()/http client fails there with connect UNKNOWN (Wine, not myriad); runs on Linux and real Windows.
+describe.runIf(process.env.MYRIAD_UNDER_WINE !== '1')('attaching to a process', () => {
   /** A stand-in for the engine's stats(): bytesRead grows by 1000 per call. */
   const fakeStats = () => {
     let calls = 0;
@@ -245,7 +248,8 @@ describe('attaching to a process', () => {
 });
 
 describe('myriad monitor output and usage', () => {
-  it('redraws one screen in place on a terminal', () => {
+  // Linux only: script(1) provides the pseudo-terminal.
+  it.runIf(process.platform === 'linux')('redraws one screen in place on a terminal', () => {
     // script(1) gives the monitor a pseudo-terminal as stdout.
     const result = spawnSync('script', ['-qec', `"${process.execPath}" "${cli}" monitor --interval 100ms --count 3`, '/dev/null'], { encoding: 'utf8', timeout: 20_000 });
     expect(result.status).toBe(0);

@@ -55,43 +55,58 @@ Addon* addon_of(const Napi::CallbackInfo& info) { return info.Env().GetInstanceD
 
 void free_arena(napi_env, void* data, void*) { std::free(data); }
 
-// JS thread: hand every waiting batch to the JS callback.
-void deliver(napi_env raw_env, napi_value, void* context, void*) {
-  if (raw_env == nullptr) return;  // the function is being torn down
+// JS thread: hand every waiting batch to the JS callback. Raw Node-API calls with every status
+// checked: during environment teardown a call can fail, and then delivery stops quietly (the
+// node-addon-api wrappers would try to throw, which is fatal at that point).
+void deliver(napi_env env, napi_value, void* context, void*) {
+  if (env == nullptr) return;  // the function is being torn down
   auto* a = static_cast<Addon*>(context);
   if (a->stopped || !a->engine || a->on_events.IsEmpty()) return;
-  Napi::Env env(raw_env);
   std::vector<myriad::Batch> batches;
   a->engine->drain(batches);
-  Napi::Value first_error;
+  napi_value first_error = nullptr;
   for (myriad::Batch& b : batches) {
-    Napi::HandleScope scope(env);
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) break;
+    bool ok = true;
     const size_t nbytes = b.events.size() * sizeof(myriad::Event);
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, nbytes);
-    std::memcpy(ab.Data(), b.events.data(), nbytes);
-    Napi::Float64Array records = Napi::Float64Array::New(env, b.events.size() * 4, ab, 0);
-    Napi::Value arena = env.Undefined();
-    if (b.arena_used > 0) {
+    void* data = nullptr;
+    napi_value ab, records, arena, undefined, global, result;
+    ok = napi_create_arraybuffer(env, nbytes, &data, &ab) == napi_ok;
+    if (ok) {
+      std::memcpy(data, b.events.data(), nbytes);
+      ok = napi_create_typedarray(env, napi_float64_array, b.events.size() * 4, ab, 0, &records) == napi_ok &&
+           napi_get_undefined(env, &undefined) == napi_ok && napi_get_global(env, &global) == napi_ok;
+    }
+    arena = undefined;
+    if (ok && b.arena_used > 0) {
       const size_t used = b.arena_used;
       uint8_t* bytes = b.take_arena();
-      napi_value buf;
-      napi_status st = napi_create_external_buffer(raw_env, used, bytes, free_arena, nullptr, &buf);
-      if (st == napi_ok) {
-        arena = Napi::Value(env, buf);
-      } else {
+      if (napi_create_external_buffer(env, used, bytes, free_arena, nullptr, &arena) != napi_ok) {
         // Runtimes that forbid external buffers (V8 sandbox): one copy instead.
-        arena = Napi::Buffer<uint8_t>::Copy(env, bytes, used);
+        void* copy = nullptr;
+        ok = napi_create_buffer_copy(env, used, bytes, &copy, &arena) == napi_ok;
         std::free(bytes);
       }
     }
-    a->on_events.Call({records, arena});
-    if (env.IsExceptionPending()) {
-      Napi::Error e = env.GetAndClearPendingException();
-      if (first_error.IsEmpty()) first_error = e.Value();
+    if (ok) {
+      napi_value argv[2] = {records, arena};
+      napi_status st = napi_call_function(env, global, a->on_events.Value(), 2, argv, &result);
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        if (first_error == nullptr) first_error = err;
+      } else if (st != napi_ok) {
+        ok = false;  // the environment is going away
+      }
     }
+    napi_close_handle_scope(env, scope);
+    if (!ok) break;
   }
   a->engine->release(batches);
-  if (!first_error.IsEmpty()) napi_fatal_exception(raw_env, first_error);
+  if (first_error != nullptr) napi_fatal_exception(env, first_error);
 }
 
 bool ensure_engine(Napi::Env env, Addon* a) {

@@ -24,6 +24,9 @@ Reactor::Reactor(Engine* engine, uint32_t index) : engine_(engine), index_(index
 
 Reactor::~Reactor() {
   stop();
+  // Commands posted after the thread stopped (e.g. an Adopt during Engine::stop) own resources.
+  for (Command& cmd : inbox_) drop_command(cmd);
+  inbox_.clear();
   for (uint32_t i = 0; i < kMaxChunks; i++) delete[] chunks_[i].load(std::memory_order_relaxed);
   std::free(spare_arena_);
 }
@@ -141,7 +144,7 @@ Conn* Reactor::conn_for(uint32_t s, uint32_t gen) {
   Conn* ch = chunks_[s / kChunk].load(std::memory_order_acquire);
   if (ch == nullptr) return nullptr;
   Conn* c = &ch[s % kChunk];
-  return c->gen == gen ? c : nullptr;
+  return c->gen.load(std::memory_order_relaxed) == gen ? c : nullptr;
 }
 
 void Reactor::handle(Command& cmd) {
@@ -454,8 +457,9 @@ void Reactor::close_conn(Conn* c, bool errored) {
 void Reactor::release_slot(uint32_t s) {
   Conn* c = slot(s);
   if (c == nullptr || (c->flags & kClosed) == 0) return;
-  c->gen = (c->gen + 1) & kGenMask;
-  if (c->gen == 0) c->gen = 1;
+  uint32_t next = (c->gen.load(std::memory_order_relaxed) + 1) & kGenMask;
+  if (next == 0) next = 1;
+  c->gen.store(next, std::memory_order_relaxed);
   c->flags = 0;
   c->owner = 0;
   c->timeout_ms = 0;

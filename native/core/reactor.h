@@ -66,7 +66,11 @@ enum ConnFlags : uint32_t {
 
 struct Conn {
   sock_t fd = kInvalidSock;
-  uint32_t gen = 1;
+  // Atomic because the JS thread reads it in conn_for() while the reactor may bump it in
+  // release_slot() for a stale id (a verb called with a released id: "ignored" by contract).
+  // Found by native/core/test/test_broadcast_groups.cc under TSan. Reactor-side reads are
+  // plain loads on x86; every write is in release_slot().
+  std::atomic<uint32_t> gen{1};
   uint32_t slot = 0;
   uint32_t flags = 0;
   uint32_t owner = 0;       // server id (accepted) or dialer id (dialed)
