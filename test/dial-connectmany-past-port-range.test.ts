@@ -3,7 +3,7 @@
 // (Processes because one process holds at most ~19,900 sockets here.)
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { child, type Child } from './helpers';
+import { child, statsUntil, type Child } from './helpers';
 
 const isLinux = process.platform === 'linux';
 
@@ -42,9 +42,7 @@ describe.runIf(isLinux)('connectMany past the port range of one source', () => {
       expect(Object.keys(r.bySource).sort()).toEqual(['127.0.0.2', '127.0.0.3']);
       expect(Math.abs(r.bySource['127.0.0.2'] - r.bySource['127.0.0.3'])).toBeLessThanOrEqual(1);
     }
-    s1.send({ cmd: 'stats' });
-    s2.send({ cmd: 'stats' });
-    const [a, b] = await Promise.all([s1.message((m) => m.event === 'stats'), s2.message((m) => m.event === 'stats')]);
+    const [a, b] = await statsUntil([s1, s2], ([x, y]) => x.live + y.live >= established);
     expect(a.live + b.live).toBe(established);
     expect(a.live).toBeGreaterThan(0);
     expect(b.live).toBeGreaterThan(0); // reusePort spread the accepts over both processes

@@ -113,3 +113,15 @@ export function absentAddress(n = 0): string {
   for (let i = 77; i < 250 && found.length <= n; i++) if (!local.has(`203.0.113.${i}`)) found.push(`203.0.113.${i}`);
   return found[n];
 }
+
+/** Asks each child for {cmd:'stats'} until pred(replies) holds; returns the last replies. */
+export async function statsUntil(children: Child[], pred: (replies: any[]) => boolean, timeoutMs = 20_000): Promise<any[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    for (const c of children) c.messages.length = 0;
+    for (const c of children) c.send({ cmd: 'stats' });
+    const replies = await Promise.all(children.map((c) => c.message((m) => m.event === 'stats')));
+    if (pred(replies) || Date.now() > end) return replies;
+    await sleep(50);
+  }
+}
