@@ -52,18 +52,19 @@ describe('timeouts', () => {
     const fired = new Set<number>();
     const conns: Connection[] = [];
     // Generous margins (ping every 100 ms, timeout 1 s): a loaded CI machine stalls for a while.
-    const server = await listen({ endpoints: ['127.0.0.1:0'], idleTimeoutMs: 1000, onConnection: (c) => {
+    const idleMs = scaled(1000, 3000);
+    const server = await listen({ endpoints: ['127.0.0.1:0'], idleTimeoutMs: idleMs, onConnection: (c) => {
       conns.push(c);
       c.on('data', () => {});
       c.on('timeout', () => fired.add(c.remotePort!));
     } });
-    const n = scaled(2000, 200);
+    const n = scaled(2000, 40);
     const clients = await new Dialer().connectMany(server.endpoints[0], n);
     const active = clients.slice(0, n / 2);
     const pinger = setInterval(() => { for (const c of active) c.write('.'); }, 100);
     const idlePorts = new Set(clients.slice(n / 2).map((c) => c.localPort!));
-    await waitUntil(() => fired.size >= n / 2, 10_000, 'the idle half timed out');
-    await sleep(1200); // the active ones had time to time out too, had they been idle
+    await waitUntil(() => fired.size >= n / 2, 10_000 + idleMs, 'the idle half timed out');
+    await sleep(idleMs + 200); // the active ones had time to time out too, had they been idle
     clearInterval(pinger);
     expect(conns.length).toBe(n);
     expect(fired.size).toBe(n / 2);
