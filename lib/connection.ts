@@ -29,6 +29,8 @@ interface Cold {
   ends: [string, number, string, number, 4 | 6] | undefined;
   tag: unknown;
   groups?: Set<{ _forget(conn: Connection): void }>;
+  /** Set while 'close' waits for kept data to be read (see _onClose): its hadError. */
+  closeHadError?: boolean;
 }
 
 /** Throws ERR_INVALID_ARG_TYPE unless data is a string or a Uint8Array (Buffer). */
@@ -139,7 +141,15 @@ export class Connection {
 
   /** Closes at once; queued output is discarded. With `err`, 'error' (if listened) precedes 'close'. */
   destroy(err?: Error): this {
-    if ((this._flags & F.Destroyed) !== 0) return this;
+    if ((this._flags & F.Destroyed) !== 0) {
+      // [hammer fix] A 'close' waiting for kept data (see _onClose): destroy() discards the data.
+      const cold = this._cold;
+      if (cold?.closeHadError !== undefined && (this._flags & F.Closed) === 0) {
+        cold.queue = undefined;
+        process.nextTick(() => this._finishDeferredClose());
+      }
+      return this;
+    }
     this._flags |= F.Destroyed;
     if (err !== undefined) this._flags |= F.Errored;
     binding().destroy(this.id);
@@ -274,14 +284,30 @@ export class Connection {
 
   /** @internal */
   _onClose(hadError: boolean): void {
-    this._flags |= F.Destroyed | F.Closed;
+    // [hammer fix] The reactor closes the socket once the peer's FIN is read and our side has
+    // ended, whether or not the application has read what was kept for it (paused, or no 'data'
+    // listener yet). Those bytes and the 'end' are still delivered: 'close' then waits until
+    // they have been read (or destroy() discards them). Before this fix they were dropped here.
+    // Found by the hammer; pinned down by test/hammer-regressions.test.ts.
+    const keep = (this._flags & F.Destroyed) === 0 && this._cold?.queue !== undefined;
+    this._flags |= F.Destroyed | (keep ? 0 : F.Closed);
     if (this._cold !== undefined) {
-      this._cold.queue = undefined;
+      if (!keep) this._cold.queue = undefined;
       if (this._cold.groups !== undefined) for (const g of this._cold.groups) g._forget(this);
       this._cold.groups = undefined;
     }
     this._owner._connClosed(this);
+    if (keep) {
+      this._cold!.closeHadError = hadError || (this._flags & F.Errored) !== 0;
+      return;
+    }
     this.emit('close', hadError || (this._flags & F.Errored) !== 0);
+  }
+
+  private _finishDeferredClose(): void {
+    if ((this._flags & F.Closed) !== 0 || this._cold?.closeHadError === undefined) return;
+    this._flags |= F.Closed;
+    this.emit('close', this._cold.closeHadError);
   }
 
   private _hears(event: string): boolean {
@@ -330,6 +356,7 @@ export class Connection {
       else this.emit('data', item);
     }
     if (cold?.queue === undefined && (this._flags & F.Paused) === 0) this._nativeResume();
+    if (cold !== undefined && cold.queue === undefined) this._finishDeferredClose();
   }
 }
 Object.setPrototypeOf(Connection.prototype, EventEmitter.prototype);
