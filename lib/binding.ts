@@ -7,7 +7,15 @@ export interface Binding {
   backend?: 'native' | 'net';
   syscalls: string[];
   platformThreads: number;
-  init(onEvents: (records: Float64Array, arena: Buffer | undefined, chunks?: Buffer[]) => void): void;
+  /**
+   * Registers the event callback (once). `requestPump`, when given, is called at the end of a
+   * delivery that left events waiting (more than one delivery's budget arrived): JS answers with
+   * pump() from setImmediate, so the event loop turns between deliveries under a flood.
+   */
+  init(onEvents: (records: Float64Array, arena: Buffer | undefined, chunks?: Buffer[]) => void,
+    requestPump?: () => void): void;
+  /** Continues a delivery that requestPump announced. Absent on backends that never ask. */
+  pump?(): void;
   configure(threads: number): boolean;
   threads(): number;
   ref(on: boolean): void;

@@ -17,6 +17,16 @@ const enum F {
   AllowHalfOpen = 64,
   CloseOnTimeout = 128,
   Errored = 256,
+  Fresh = 512,       // dialed, and the application has not had a turn to attach listeners yet
+}
+
+// Dialed connections whose end/error/close wait for the next turn of the event loop (see
+// Connection._holdEventsOneTurn). One setImmediate for all of them, not one per connection.
+let fresh: Connection[] = [];
+function releaseFresh(): void {
+  const list = fresh;
+  fresh = [];
+  for (const c of list) c._releaseHeldEvents();
 }
 
 const END = Symbol('end');
@@ -31,6 +41,8 @@ interface Cold {
   groups?: Set<{ _forget(conn: Connection): void }>;
   /** Set while 'close' waits for kept data to be read (see _onClose): its hadError. */
   closeHadError?: boolean;
+  /** end/error/close that arrived while the connection was Fresh, replayed in order. */
+  held?: (() => void)[];
 }
 
 /** Throws ERR_INVALID_ARG_TYPE unless data is a string or a Uint8Array (Buffer). */
@@ -255,8 +267,40 @@ export class Connection {
     if (q.bytes >= this._owner._defaults.highWaterMark) this._nativePause();
   }
 
+  /**
+   * @internal [hammer fix] connect() resolves with this connection from inside an event batch;
+   * the application's continuation (a microtask, often several hops away) attaches listeners
+   * after that batch. An end, error or close in the SAME batch (the peer reset at once, under
+   * load) would be emitted before anyone listens, and the application would hold a connection
+   * that is closed without ever hearing of it. So they wait for the next turn of the event loop,
+   * as node:net's do. Data needs no help: it is kept until someone listens.
+   */
+  _holdEventsOneTurn(): void {
+    this._flags |= F.Fresh;
+    if (fresh.length === 0) setImmediate(releaseFresh);
+    fresh.push(this);
+  }
+
+  /** @internal */
+  _releaseHeldEvents(): void {
+    this._flags &= ~F.Fresh;
+    const held = this._cold?.held;
+    if (held === undefined) return;
+    this._cold!.held = undefined;
+    for (const fn of held) fn();
+  }
+
+  private _hold(fn: () => void): boolean {
+    if ((this._flags & F.Fresh) === 0) return false;
+    (this._coldState().held ??= []).push(fn);
+    return true;
+  }
+
   /** @internal */
   _onEnd(): void {
+    if (this._hold(() => this._onEnd())) return;
+    // [hammer fix] destroy() came first: no 'end' after it, as in node:net.
+    if ((this._flags & F.Destroyed) !== 0) return;
     this._flags |= F.PeerEnded;
     if (this._cold?.queue !== undefined) this._cold.queue.push(END);
     else this._emitEnd();
@@ -278,12 +322,15 @@ export class Connection {
 
   /** @internal */
   _onError(errno: number, syscall: string): void {
+    if ((this._flags & F.Fresh) !== 0) this._endpoints(); // read now: the slot is reused after this batch
+    if (this._hold(() => this._onError(errno, syscall))) return;
     this._flags |= F.Errored;
     this._emitError(errorFromNative(errno, syscall, { address: this.remoteAddress, port: this.remotePort }));
   }
 
   /** @internal */
   _onClose(hadError: boolean): void {
+    if (this._hold(() => this._onClose(hadError))) return;
     // [hammer fix] The reactor closes the socket once the peer's FIN is read and our side has
     // ended, whether or not the application has read what was kept for it (paused, or no 'data'
     // listener yet). Those bytes and the 'end' are still delivered: 'close' then waits until

@@ -277,6 +277,7 @@ export class Dialer implements Owner {
         const conn = new Connection(id, this);
         this.connections++;
         if (slot !== undefined) conn._tag = slot;
+        conn._holdEventsOneTurn();
         if (attempt.aborted) conn.destroy();
         else attempt.resolve(conn);
         this._next();

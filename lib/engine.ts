@@ -5,6 +5,7 @@
 // routes each record to its connection, server or pending request, keeps the event loop alive
 // while anything is open, and turns native error numbers into Node-style errors.
 import { getBinding, type Binding, Ev, SLOW_CONSUMER_ERRNO } from './binding';
+import { createNetBinding } from './net-binding';
 import { systemError, stateError, type SystemError, type SystemErrorFields } from './errors';
 import type { Connection, ConnectionDefaults } from './connection';
 
@@ -95,7 +96,7 @@ let warnedFallback = false;
 // The backend: the native addon, or the same verbs on node:net (lib/net-binding.ts) when asked
 // for with configure({ backend: 'net' }) or when no native build exists for this platform.
 function loadBackend(): Binding {
-  if (configuredBackend === 'net') return require('./net-binding').createNetBinding() as Binding;
+  if (configuredBackend === 'net') return createNetBinding();
   try {
     return getBinding();
   } catch (err) {
@@ -104,7 +105,7 @@ function loadBackend(): Binding {
       warnedFallback = true;
       process.emitWarning(`myriad: no native backend for ${process.platform}-${process.arch} (${(err as Error).message.split('\n')[0]}); using node:net`, 'MyriadWarning');
     }
-    return require('./net-binding').createNetBinding() as Binding;
+    return createNetBinding();
   }
 }
 
@@ -112,7 +113,9 @@ export function binding(): Binding {
   if (native === undefined) {
     const b = loadBackend();
     b.configure(configuredThreads);
-    b.init(onEvents);
+    // A delivery over budget continues from setImmediate: after this turn's timers and I/O.
+    const pump = (): void => { b.pump?.(); };
+    b.init(onEvents, () => { setImmediate(pump); });
     native = b;
   }
   return native;

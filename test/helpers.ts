@@ -98,6 +98,8 @@ export function fdsAtMost(limit: number): boolean {
 
 /** Under Wine every socket call goes through wineserver: heavy tests use fewer connections there. */
 export const underWine = process.env.MYRIAD_UNDER_WINE === '1';
+/** The suite runs on the node:net backend (npm test's second pass): a few behaviours differ, as documented. */
+export const netBackend = process.env.MYRIAD_BACKEND === 'net';
 export function scaled(n: number, wineN: number): number {
   return underWine ? wineN : n;
 }

@@ -1,11 +1,14 @@
 // orchestrator.ts - a many-process connection run: server processes sharing ONE endpoint with
 // reusePort, dialer processes spreading over several 127.0.0.x sources, memory measured before
-// and after. The `npm start` demo and the bench's scale run are both this, at different sizes.
-// Every child is killed on exit, on Ctrl-C and on failure: nothing outlives the run.
+// and after, optionally a broadcast to every connection. The `npm start` demo and the bench's
+// scale run (`npm run bench -- scale`) are both this, at different sizes.
+// Every child is killed on exit, on Ctrl-C and on failure, and exits by itself if this process
+// goes away (worker.ts): nothing outlives the run.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DialerRole, OrchestratorMessage, Role, ServerRole, WorkerMessage } from './protocol';
+import { loopbackSourceList } from './preflight';
+import { type DialerRole, type OrchestratorMessage, type Role, type ServerRole, type WorkerMessage } from './protocol';
 
 export interface ScaleOptions {
   connections: number;
@@ -17,8 +20,14 @@ export interface ScaleOptions {
   port?: number;
   /** Reactor threads per process. Default 1: the processes already use every core. */
   threads?: number;
+  /** Backend of every process (default: myriad's default, native). */
+  backend?: 'native' | 'net';
   maxPending?: number;
+  /** After the connections are up: this many broadcasts of `bytes` bytes from every server. */
+  broadcast?: { bytes: number; rounds: number; pauseMs?: number; timeoutMs?: number };
   onProgress?: (p: Progress) => void;
+  /** Phases as they start: 'servers', 'dialing', 'measuring', 'broadcast 1/3', ... */
+  onPhase?: (phase: string) => void;
 }
 
 export interface Progress {
@@ -38,6 +47,31 @@ export interface ProcessMemory {
   heapAfter: number;
 }
 
+/** /proc/net/sockstat's TCP line: sockets and the kernel's TCP buffer memory. */
+export interface SockStat {
+  inuse: number;
+  orphan: number;
+  timeWait: number;
+  alloc: number;
+  /** TCP buffer memory (the "mem" pages), bytes. */
+  memBytes: number;
+}
+
+export interface BroadcastRound {
+  round: number;
+  /** Connections the servers handed the message to. */
+  sent: number;
+  /** Connections that had it when the round ended. */
+  delivered: number;
+  /** From the first server's broadcast() call to the last client having the message. */
+  deliveryMs: number;
+  /** Longest time one server's JS thread spent inside broadcast(). */
+  maxCallMs: number;
+  /** Per server process: time inside broadcast(). */
+  callMs: number[];
+  complete: boolean;
+}
+
 export interface ScaleResult {
   target: number;
   established: number;
@@ -54,6 +88,13 @@ export interface ScaleResult {
   dialerBytesPerConnection: number;
   /** Kernel slab growth (/proc/meminfo, host-wide) per connection pair, bytes. */
   kernelBytesPerPair: number | undefined;
+  /** Sum of every process's RSS after the connections were up, bytes. */
+  processesRss: number;
+  /** Kernel slab growth over the run (host-wide), bytes. */
+  kernelSlabBytes: number | undefined;
+  sockstatBefore?: SockStat;
+  sockstatAfter?: SockStat;
+  broadcasts: BroadcastRound[];
   firstError?: { code?: string; message: string };
 }
 
@@ -86,10 +127,19 @@ function kernelSlabBytes(): number | undefined {
   }
 }
 
+/** This network namespace's TCP socket counts and buffer memory (Linux), or undefined. */
+export function sockstat(): SockStat | undefined {
+  try {
+    const m = /^TCP: inuse (\d+) orphan (\d+) tw (\d+) alloc (\d+) mem (\d+)/m.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+    return m ? { inuse: +m[1], orphan: +m[2], timeWait: +m[3], alloc: +m[4], memBytes: +m[5] * 4096 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sources 127.0.0.2.. so that each carries at most `perSource` connections. */
 export function loopbackSources(connections: number, perSource: number): string[] {
-  const n = Math.max(1, Math.ceil(connections / perSource));
-  return Array.from({ length: n }, (_, i) => `127.0.${Math.floor((i + 2) / 250)}.${(i + 2) % 250}`);
+  return loopbackSourceList(Math.max(1, Math.ceil(connections / perSource)));
 }
 
 export class ScaleRun {
@@ -117,9 +167,9 @@ export class ScaleRun {
         }
       }
     });
-    proc.on('exit', (code) => {
+    proc.on('exit', (code, signal) => {
       w.exited = true;
-      for (const x of w.waiters.splice(0)) x.reject(new Error(`${role.role} process ${proc.pid} exited (${code})`));
+      for (const x of w.waiters.splice(0)) x.reject(new Error(`${role.role} process ${proc.pid} exited (${code ?? signal})`));
     });
     proc.send(role);
     this.workers.push(w);
@@ -136,8 +186,9 @@ export class ScaleRun {
   }
 
   private async report(w: Worker) {
+    const r = this.next(w, 'report', true);
     w.proc.send({ cmd: 'report' } satisfies OrchestratorMessage);
-    return this.next(w, 'report', true);
+    return r;
   }
 
   async run(): Promise<ScaleResult> {
@@ -152,23 +203,27 @@ export class ScaleRun {
       const nDialers = Math.max(1, Math.ceil(o.connections / perProcess));
       const host = o.host ?? '127.0.0.1';
       const threads = o.threads ?? 1;
+      const backend = o.backend;
 
       // Servers: the first picks the port, the rest share it.
-      const first = this.spawn({ role: 'server', host, port: o.port ?? 0, reusePort: true, threads } satisfies ServerRole);
+      o.onPhase?.('servers');
+      const first = this.spawn({ role: 'server', host, port: o.port ?? 0, reusePort: true, threads, backend } satisfies ServerRole);
       const port = (await this.next(first, 'listening')).port;
       const servers = [first];
-      for (let i = 1; i < nServers; i++) servers.push(this.spawn({ role: 'server', host, port, reusePort: true, threads }));
+      for (let i = 1; i < nServers; i++) servers.push(this.spawn({ role: 'server', host, port, reusePort: true, threads, backend }));
       await Promise.all(servers.map((s) => this.next(s, 'listening')));
       const serverBefore = await Promise.all(servers.map((s) => this.report(s)));
       const kernelBefore = kernelSlabBytes();
+      const sockBefore = sockstat();
 
       // Dialers: each takes its share of the connections and every source.
+      o.onPhase?.('dialing');
       const t0 = performance.now();
       const dialers: Worker[] = [];
       const share = Math.ceil(o.connections / nDialers);
       for (let i = 0; i < nDialers; i++) {
         const count = Math.min(share, o.connections - i * share);
-        dialers.push(this.spawn({ role: 'dialer', target: `${host}:${port}`, count, sources, maxPending: o.maxPending ?? 1024, threads } satisfies DialerRole));
+        dialers.push(this.spawn({ role: 'dialer', target: `${host}:${port}`, count, sources, maxPending: o.maxPending ?? 1024, threads, backend } satisfies DialerRole));
       }
       const ticker = setInterval(() => {
         let established = 0;
@@ -180,14 +235,19 @@ export class ScaleRun {
         }
         o.onProgress?.({ established, failed, target: o.connections, elapsedMs: performance.now() - t0 });
       }, 100);
-      const done = await Promise.all(dialers.map((d) => this.next(d, 'done')));
+      let done;
+      try {
+        done = await Promise.all(dialers.map((d) => this.next(d, 'done')));
+      } finally {
+        clearInterval(ticker);
+      }
       const setupMs = performance.now() - t0;
-      clearInterval(ticker);
       const established = done.reduce((n, d) => n + d.established, 0);
       const failed = done.reduce((n, d) => n + d.failed, 0);
       o.onProgress?.({ established, failed, target: o.connections, elapsedMs: setupMs });
 
       // Let the accepts land, then measure.
+      o.onPhase?.('measuring');
       const deadline = Date.now() + 10_000;
       let serverAfter = await Promise.all(servers.map((s) => this.report(s)));
       while (serverAfter.reduce((n, r) => n + r.live, 0) < established && Date.now() < deadline) {
@@ -196,6 +256,7 @@ export class ScaleRun {
       }
       const dialerAfter = await Promise.all(dialers.map((d) => this.report(d)));
       const kernelAfter = kernelSlabBytes();
+      const sockAfter = sockstat();
 
       const processes: ProcessMemory[] = [
         ...servers.map((s, i) => ({ role: 'server' as const, pid: s.proc.pid!, connections: serverAfter[i].live,
@@ -209,6 +270,32 @@ export class ScaleRun {
         const conns = ps.reduce((n, p) => n + p.connections, 0);
         return conns === 0 ? 0 : ps.reduce((n, p) => n + (p.rssAfter - p.rssBefore), 0) / conns;
       };
+
+      // Broadcast: every dialer counts bytes per connection; every server broadcasts at once.
+      const broadcasts: BroadcastRound[] = [];
+      for (let r = 1; o.broadcast && r <= o.broadcast.rounds && established > 0; r++) {
+        o.onPhase?.(`broadcast ${r}/${o.broadcast.rounds}`);
+        if (r > 1) await new Promise((res) => setTimeout(res, o.broadcast!.pauseMs ?? 500));
+        const armed = dialers.map((d) => this.next(d, 'armed', true));
+        for (const d of dialers) d.proc.send({ cmd: 'arm', bytes: o.broadcast.bytes * r, timeoutMs: o.broadcast.timeoutMs ?? 30_000 } satisfies OrchestratorMessage);
+        await Promise.all(armed);
+        const received = dialers.map((d) => this.next(d, 'received', true));
+        const sentP = servers.map((s) => this.next(s, 'broadcasted', true));
+        for (const s of servers) s.proc.send({ cmd: 'broadcast', bytes: o.broadcast.bytes } satisfies OrchestratorMessage);
+        const sent = await Promise.all(sentP);
+        const got = await Promise.all(received);
+        const start = Math.min(...sent.map((x) => x.t0));
+        broadcasts.push({
+          round: r,
+          sent: sent.reduce((n, x) => n + x.sent, 0),
+          delivered: got.reduce((n, x) => n + x.complete, 0),
+          deliveryMs: Math.max(...got.map((x) => x.at)) - start,
+          maxCallMs: Math.max(...sent.map((x) => x.t1 - x.t0)),
+          callMs: sent.map((x) => x.t1 - x.t0),
+          complete: got.every((x) => x.complete === x.connections),
+        });
+      }
+
       return {
         target: o.connections,
         established,
@@ -224,6 +311,11 @@ export class ScaleRun {
         dialerBytesPerConnection: perConn('dialer'),
         kernelBytesPerPair: kernelBefore === undefined || kernelAfter === undefined || established === 0
           ? undefined : (kernelAfter - kernelBefore) / established,
+        processesRss: processes.reduce((n, p) => n + p.rssAfter, 0),
+        kernelSlabBytes: kernelBefore === undefined || kernelAfter === undefined ? undefined : kernelAfter - kernelBefore,
+        sockstatBefore: sockBefore,
+        sockstatAfter: sockAfter,
+        broadcasts,
         firstError: done.find((d) => d.error)?.error,
       };
     } finally {

@@ -38,6 +38,7 @@ struct Addon final : myriad::EventSink {
   std::unique_ptr<Engine> engine;
   napi_threadsafe_function tsfn = nullptr;
   Napi::FunctionReference on_events;
+  Napi::FunctionReference request_pump;  // JS: setImmediate(() => binding.pump())
   bool stopped = false;
 
   void notify() override {
@@ -55,16 +56,30 @@ Addon* addon_of(const Napi::CallbackInfo& info) { return info.Env().GetInstanceD
 
 void free_arena(napi_env, void* data, void*) { std::free(data); }
 
-// JS thread: hand every waiting batch to the JS callback. Raw Node-API calls with every status
-// checked: during environment teardown a call can fail, and then delivery stops quietly (the
-// node-addon-api wrappers would try to throw, which is fatal at that point).
-void deliver(napi_env env, napi_value, void* context, void*) {
-  if (env == nullptr) return;  // the function is being torn down
-  auto* a = static_cast<Addon*>(context);
+// Takes a pending JS exception (a handler threw) and keeps the first, referenced so that it
+// outlives the handle scope it was caught in; deliver_some() rethrows it once delivery is done.
+bool catch_exception(napi_env env, napi_ref* first) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return false;
+  napi_value err;
+  if (napi_get_and_clear_last_exception(env, &err) == napi_ok && *first == nullptr)
+    (void)napi_create_reference(env, err, 1, first);
+  return true;
+}
+
+// Received bytes handed to JS per delivery. Beyond it, the rest waits for the next turn of the
+// event loop (setImmediate), so timers, I/O and IPC keep running while data floods in.
+constexpr size_t kDeliveryBudget = 1 << 20;
+
+// JS thread: hand waiting batches to the JS callback, up to kDeliveryBudget, then either give
+// delivery back to the reactors (nothing left) or ask JS to call pump() from setImmediate.
+// Raw Node-API calls with every status checked: during environment teardown a call can fail,
+// and then delivery stops quietly (node-addon-api's wrappers would throw, fatal at that point).
+void deliver_some(napi_env env, Addon* a) {
   if (a->stopped || !a->engine || a->on_events.IsEmpty()) return;
   std::vector<myriad::Batch> batches;
-  a->engine->drain(batches);
-  napi_value first_error = nullptr;
+  a->engine->drain(batches, kDeliveryBudget);
+  napi_ref first_error = nullptr;
   for (myriad::Batch& b : batches) {
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) break;
@@ -92,21 +107,32 @@ void deliver(napi_env env, napi_value, void* context, void*) {
     if (ok) {
       napi_value argv[2] = {records, arena};
       napi_status st = napi_call_function(env, global, a->on_events.Value(), 2, argv, &result);
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) {
-        napi_value err;
-        napi_get_and_clear_last_exception(env, &err);
-        if (first_error == nullptr) first_error = err;
-      } else if (st != napi_ok) {
-        ok = false;  // the environment is going away
-      }
+      if (!catch_exception(env, &first_error) && st != napi_ok) ok = false;  // the environment is going away
     }
     napi_close_handle_scope(env, scope);
     if (!ok) break;
   }
   a->engine->release(batches);
-  if (first_error != nullptr) napi_fatal_exception(env, first_error);
+  if (a->engine->finish_delivery()) {
+    napi_value undefined, result;
+    if (a->request_pump.IsEmpty()) {
+      a->notify();  // no JS scheduler registered: continue through the thread-safe function
+    } else if (napi_get_undefined(env, &undefined) == napi_ok &&
+               napi_call_function(env, undefined, a->request_pump.Value(), 0, nullptr, &result) != napi_ok) {
+      catch_exception(env, &first_error);
+    }
+  }
+  if (first_error != nullptr) {
+    napi_value err;
+    if (napi_get_reference_value(env, first_error, &err) == napi_ok && err != nullptr) napi_fatal_exception(env, err);
+    napi_delete_reference(env, first_error);
+  }
+}
+
+// The thread-safe function's callback: the reactors' notify().
+void deliver(napi_env env, napi_value, void* context, void*) {
+  if (env == nullptr) return;  // the function is being torn down
+  deliver_some(env, static_cast<Addon*>(context));
 }
 
 bool ensure_engine(Napi::Env env, Addon* a) {
@@ -212,6 +238,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   }
   if (a->tsfn != nullptr) return env.Undefined();  // once per environment
   a->on_events = Napi::Persistent(info[0].As<Napi::Function>());
+  if (info[1].IsFunction()) a->request_pump = Napi::Persistent(info[1].As<Napi::Function>());
   napi_value name = Napi::String::New(env, "myriad.events");
   napi_status st = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, a,
                                                    deliver, &a->tsfn);
@@ -225,6 +252,12 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   // reverse order): the reactors are joined while the function they call is still valid.
   napi_add_env_cleanup_hook(env, [](void* p) { static_cast<Addon*>(p)->stop(); }, a);
   return env.Undefined();
+}
+
+// pump(): continue a delivery that finish_delivery() left open (called from setImmediate).
+Napi::Value Pump(const Napi::CallbackInfo& info) {
+  deliver_some(info.Env(), addon_of(info));
+  return info.Env().Undefined();
 }
 
 Napi::Value Configure(const Napi::CallbackInfo& info) {
@@ -489,6 +522,7 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("syscalls", syscalls);
   exports.Set("platformThreads", Napi::Number::New(env, std::thread::hardware_concurrency()));
   exports.Set("init", Napi::Function::New(env, Init));
+  exports.Set("pump", Napi::Function::New(env, Pump));
   exports.Set("configure", Napi::Function::New(env, Configure));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("ref", Napi::Function::New(env, Ref));

@@ -205,10 +205,26 @@ void Engine::notify_ready() {
   if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) sink_->notify();
 }
 
-void Engine::drain(std::vector<Batch>& out) {
-  // Clear first: a batch published after this point notifies again rather than being missed.
+void Engine::drain(std::vector<Batch>& out, size_t budget) {
+  // Round-robin over reactors, so a budget-limited drain does not always favour reactor 0.
+  const size_t n = reactors_.size();
+  const size_t first = drain_from_;
+  drain_from_ = n == 0 ? 0 : (drain_from_ + 1) % n;
+  for (size_t i = 0; i < n; i++) {
+    reactors_[(first + i) % n]->take_batches(out, budget, out.empty());
+    if (budget == 0) break;
+  }
+}
+
+bool Engine::finish_delivery() {
+  for (auto& r : reactors_)
+    if (r->has_batches()) return true;  // the flag stays set: the caller drains again
   notify_pending_.store(false, std::memory_order_seq_cst);
-  for (auto& r : reactors_) r->take_batches(out);
+  // A batch published between the check above and the store saw the flag still set and did not
+  // notify: look once more, and take the delivery back if so.
+  for (auto& r : reactors_)
+    if (r->has_batches()) return !notify_pending_.exchange(true, std::memory_order_acq_rel);
+  return false;
 }
 
 void Engine::release(std::vector<Batch>& handled) {

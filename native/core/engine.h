@@ -65,10 +65,20 @@ class Engine {
   void group_clear(uint32_t group);
   uint64_t buffered(uint64_t id);
 
-  // Event delivery (JS thread): takes every waiting batch; then, once JS has handled them,
-  // release() lets the reactors reuse the slots of the connections those batches closed.
-  void drain(std::vector<Batch>& out);
+  // Event delivery (JS thread). notify() fires once; from then on the JS thread owns delivery
+  // until finish_delivery() says nothing is left:
+  //   drain(out, budget)  takes waiting batches, oldest first per reactor, until about `budget`
+  //                       bytes of received data are taken (always at least one batch);
+  //   release(handled)    once JS has handled them, lets the reactors reuse the slots of the
+  //                       connections those batches closed;
+  //   finish_delivery()   true: more is waiting, call drain() again soon (no notify() will come);
+  //                       false: all delivered, the next published batch notifies again.
+  // Why a budget and no re-notify while delivering: a sink that re-queues itself while JS works
+  // (a thread-safe function) is dispatched again in the same event-loop turn, so under a flood
+  // the loop never reaches timers or I/O. The binding instead continues from setImmediate.
+  void drain(std::vector<Batch>& out, size_t budget = SIZE_MAX);
   void release(std::vector<Batch>& handled);
+  bool finish_delivery();
 
   EngineStats stats();
 
@@ -88,6 +98,7 @@ class Engine {
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::atomic<bool> notify_pending_{false};
   std::atomic<uint32_t> next_reactor_{0};
+  size_t drain_from_ = 0;  // JS thread: the reactor the next drain() starts with (fairness)
   bool started_ = false;
 
   std::mutex listeners_mu_;

@@ -696,15 +696,24 @@ void Reactor::flush_batch() {
   engine_->notify_ready();
 }
 
-void Reactor::take_batches(std::vector<Batch>& out) {
+bool Reactor::has_batches() {
+  std::lock_guard<std::mutex> lock(outbox_mu_);
+  return !outbox_.empty();
+}
+
+void Reactor::take_batches(std::vector<Batch>& out, size_t& budget, bool at_least_one) {
   size_t bytes = 0;
   {
     std::lock_guard<std::mutex> lock(outbox_mu_);
+    size_t taken = 0;
     for (Batch& b : outbox_) {
+      if (b.arena_used > budget && !(at_least_one && taken == 0)) break;
+      budget -= b.arena_used < budget ? b.arena_used : budget;
       bytes += b.arena_used;
       out.push_back(std::move(b));
+      taken++;
     }
-    outbox_.clear();
+    outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(taken));
     outbox_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
   }
   if (has_throttled_.load(std::memory_order_acquire) &&

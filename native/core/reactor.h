@@ -139,7 +139,10 @@ class Reactor {
 
   // JS thread. A slot is safe to read between its Accept/Connected event and JS's release of it.
   Conn* conn_for(uint32_t slot, uint32_t gen);
-  void take_batches(std::vector<Batch>& out);
+  // Moves waiting batches to `out`, oldest first, while `budget` (bytes of received data) lasts;
+  // `at_least_one` takes the first batch whatever its size. Subtracts what it took from budget.
+  void take_batches(std::vector<Batch>& out, size_t& budget, bool at_least_one);
+  bool has_batches();
   ReactorCounters counters;
   // Bytes buffered now on this reactor's connections (reads the slots' atomics; JS thread).
   uint64_t bytes_buffered();

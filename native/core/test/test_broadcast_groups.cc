@@ -70,10 +70,11 @@ struct Harness {
   std::map<uint64_t, ServerSide> servers;
   uint32_t port = 0;
   uint32_t listener = 0;
+  bool more = false;  // finish_delivery() said more is waiting: drain without waiting
   bool listener_closed = false;
 
   void pump(int wait_ms = 20) {
-    sink.wait(wait_ms);
+    if (!more) sink.wait(wait_ms);
     std::vector<Batch> batches;
     engine.drain(batches);
     for (Batch& b : batches) {
@@ -125,6 +126,7 @@ struct Harness {
       }
     }
     engine.release(batches);
+    more = engine.finish_delivery();
   }
 
   template <typename Pred>

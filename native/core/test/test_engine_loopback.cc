@@ -50,11 +50,12 @@ struct Harness {
   std::map<uint64_t, int> failures;       // request -> errno
   uint32_t port = 0;
   uint32_t listener = 0;
+  bool more = false;  // finish_delivery() said more is waiting: drain without waiting
   bool listener_closed = false;
 
   // Handles every waiting batch like lib/engine.ts does; returns events handled.
   size_t pump(int wait_ms = 50) {
-    sink.wait(wait_ms);
+    if (!more) sink.wait(wait_ms);
     std::vector<Batch> batches;
     engine.drain(batches);
     size_t n = 0;
@@ -108,6 +109,7 @@ struct Harness {
       }
     }
     engine.release(batches);
+    more = engine.finish_delivery();
     return n;
   }
 
