@@ -227,7 +227,12 @@ describe('fuzz: public API misuse (fast-check)', () => {
         expectDocumented(err, 'connect (async)');
         outcomes.connectErr++;
       }
-    }), { numRuns: runs(300) });
+    }), {
+      numRuns: runs(300),
+      // Both outcomes always occur, however few the runs (under Wine: 30): a connect to the echo
+      // server, and one to a closed port (safeTarget maps loopback targets there).
+      examples: [[{}, 'ECHO', {}], [{}, '127.0.0.1:1', {}]],
+    });
     expect(outcomes.connectOk).toBeGreaterThan(0);
     expect(outcomes.connectErr).toBeGreaterThan(0);
     console.log('fuzz-public-api outcomes:', JSON.stringify(outcomes));
