@@ -6,13 +6,22 @@
 // port range (28,232 ports by default on Linux). k sources reach k times as many. A source given
 // without a port is bound with IP_BIND_ADDRESS_NO_PORT, so the kernel picks the port per 4-tuple
 // at connect() time instead of reserving one port per source address.
-import { Flag } from './binding';
+//
+// The connect path is lean, since a connect storm runs it tens of thousands of times a second:
+// connect() and connectMany() calls wait their turn in one FIFO (a linked list); a connectMany()
+// call is ONE entry that hands out its attempts as connect slots free up, so at most maxPending
+// attempts exist at any time whatever the count, and their records are reused. An attempt is the
+// engine's callback object itself (no promise, no closure); its destination and source pool are
+// looked up once per call, not per attempt; the clock is read only while a source is being skipped.
+import { Flag, type Binding } from './binding';
 import { parseEndpoint, parseIp, type Endpoint, type EndpointInput } from './address';
 import { Connection } from './connection';
-import { awaitConnect, binding, connectionsOf, errorFromNative, newOwnerId, newRequestId, type Owner } from './engine';
+import {
+  awaitConnect, binding, connectionsOf, errorFromNative, newOwnerId, newRequestId, type ConnectWaiter, type Owner,
+} from './engine';
 import {
   abortError, errnoOf, invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInt, validateObject,
-  validatePort, validateSignal, type SystemError,
+  validatePort, validateSignal,
 } from './errors';
 import { normalizeConnectionOptions, type ConnectionOptions, type NormalizedConnectionOptions } from './options';
 
@@ -42,33 +51,220 @@ export interface ConnectManyOptions {
 
 // One (destination, source address) pair's bookkeeping.
 interface SourceSlot {
-  host: string;
-  live: number; // connections established or in flight from this source to this destination
-  // Set when this source ran out of ports (or is unusable) for this destination: skip it until
-  // then, or until one of its connections closes and frees a port.
+  readonly host: string;
+  readonly route: Route;
+  /** Its place in Dialer._slotList (what the tag table records), or -1 past TAG_LIMIT. */
+  readonly index: number;
+  /** Connections established or in flight from this source to this destination. */
+  live: number;
+  /**
+   * A Date.now() time, set when this source ran out of ports (or is unusable) for this
+   * destination: skip it until then, or until one of its connections closes and frees a port.
+   * 0 when usable.
+   */
   skipUntil: number;
 }
 
-// Attempts of one connectMany() share one of these: aborting it is one flag, not a listener each.
-interface AttemptGroup {
-  aborted: boolean;
+// One destination, with the pool's sources of its address family.
+interface Route {
+  readonly host: string;
+  readonly port: number;
+  /** Empty when the pool has no source of this family: the kernel picks the source. */
+  readonly slots: SourceSlot[];
+  /** How many slots have skipUntil set: while none do, picking a source reads no clock. */
+  skipping: number;
 }
 
-interface Attempt {
-  group: AttemptGroup | undefined;
-  target: Endpoint;
-  localAddress: string | undefined; // explicit: no pool, no fallback
-  localPort: number;
-  tried: Set<SourceSlot> | undefined;
-  lastError: SystemError | undefined;
-  aborted: boolean;
-  resolve(conn: Connection): void;
-  reject(err: Error): void;
-}
-
+const NO_SLOTS: SourceSlot[] = [];
 const SKIP_MS = 1000;
+// Tag table entries hold a slot list index + 1 in 24 bits (and 8 bits of the id's generation).
+const TAG_LIMIT = 0xffffff - 1;
+// Spare attempt records kept for reuse (more are left to the GC after a burst).
+const MAX_SPARE = 4096;
+
 // Errors that mean "this source cannot reach that destination now": try the next source.
-const SOURCE_ERRORS = new Set(['EADDRNOTAVAIL', 'EADDRINUSE']);
+// By errno, asked of the backend once per errno (its numbers are platform errnos).
+const sourceErrnos = new Map<number, boolean>();
+function isSourceError(errno: number): boolean {
+  let v = sourceErrnos.get(errno);
+  if (v === undefined) {
+    const code = binding().errorName(errno)[0];
+    v = code === 'EADDRNOTAVAIL' || code === 'EADDRINUSE';
+    sourceErrnos.set(errno, v);
+  }
+  return v;
+}
+
+// What waits its turn for a connect slot: a connect() call (one attempt) or a connectMany() call
+// (`count` attempts, started one by one as slots free up). Queued in a doubly linked list.
+abstract class Request {
+  prev: Request | undefined = undefined;
+  next: Request | undefined = undefined;
+  queued = false;
+  settled = false;
+  private _signal: AbortSignal | undefined = undefined;
+  private _onAbort: (() => void) | undefined = undefined;
+
+  constructor(readonly route: Route, readonly localAddress: string | undefined, readonly localPort: number,
+    /** Attempts not yet started. */ public remaining: number) {}
+
+  abstract connected(conn: Connection): void;
+  abstract failed(errno: number, syscall: string, local: string | undefined): void;
+  /** `n` attempts failed with `err`. */
+  abstract failedWith(err: Error, n: number): void;
+
+  listen(signal: AbortSignal, onAbort: () => void): void {
+    this._signal = signal;
+    this._onAbort = onAbort;
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  settle(): void {
+    this.settled = true;
+    if (this._onAbort !== undefined) this._signal!.removeEventListener('abort', this._onAbort);
+  }
+
+  error(errno: number, syscall: string, local: string | undefined): Error {
+    return errorFromNative(errno, syscall, {
+      address: this.route.host, port: this.route.port, localAddress: local, localPort: this.localPort,
+    });
+  }
+}
+
+// connect(): settles a promise.
+class Single extends Request {
+  constructor(route: Route, localAddress: string | undefined, localPort: number,
+    readonly resolve: (conn: Connection) => void, readonly reject: (err: Error) => void) {
+    super(route, localAddress, localPort, 1);
+  }
+
+  connected(conn: Connection): void {
+    if (this.settled) {
+      conn.destroy(); // aborted meanwhile
+      return;
+    }
+    this.settle();
+    this.resolve(conn);
+  }
+
+  failed(errno: number, syscall: string, local: string | undefined): void {
+    if (!this.settled) this.failedWith(this.error(errno, syscall, local));
+  }
+
+  failedWith(err: Error): void {
+    if (this.settled) return;
+    this.settle();
+    this.reject(err);
+  }
+}
+
+// connectMany(): collects connections and counts failures; one promise for the whole call.
+class Batch extends Request {
+  readonly conns: Connection[] = [];
+  failures = 0;
+  firstError: Error | undefined = undefined;
+  progressQueued = false;
+
+  constructor(route: Route, readonly count: number, readonly onProgress: ((e: number, f: number) => void) | undefined,
+    readonly resolve: (conns: Connection[]) => void, readonly reject: (err: Error) => void) {
+    super(route, undefined, 0, count);
+  }
+
+  connected(conn: Connection): void {
+    if (this.settled) {
+      conn.destroy(); // aborted meanwhile
+      return;
+    }
+    this.conns.push(conn);
+    this.done();
+  }
+
+  failed(errno: number, syscall: string, local: string | undefined): void {
+    if (this.settled) return;
+    this.failures++;
+    this.firstError ??= this.error(errno, syscall, local); // the later ones' are not built
+    this.done();
+  }
+
+  failedWith(err: Error, n: number): void {
+    if (this.settled) return;
+    this.failures += n;
+    this.firstError ??= err;
+    this.done();
+  }
+
+  private done(): void {
+    if (this.conns.length + this.failures < this.count) {
+      if (this.onProgress !== undefined && !this.progressQueued) {
+        this.progressQueued = true;
+        setImmediate(reportProgress, this);
+      }
+      return;
+    }
+    this.finish();
+  }
+
+  finish(): void {
+    this.settle();
+    if (this.conns.length === 0 && this.count > 0) this.reject(this.firstError!);
+    else this.resolve(this.conns);
+    this.onProgress?.(this.conns.length, this.failures);
+  }
+}
+
+function reportProgress(b: Batch): void {
+  b.progressQueued = false;
+  if (!b.settled) b.onProgress!(b.conns.length, b.failures);
+}
+
+// One connect in flight: the engine's waiter for its request id. Reused once settled.
+class Attempt implements ConnectWaiter {
+  req: Request;
+  slot: SourceSlot | undefined = undefined;
+  local: string | undefined = undefined;
+  /** Sources that failed this attempt with a source error (rare: allocated then). */
+  tried: SourceSlot[] | undefined = undefined;
+  lastErrno = 0;
+  lastSyscall = '';
+  lastLocal: string | undefined = undefined;
+
+  constructor(readonly dialer: Dialer, req: Request) {
+    this.req = req;
+  }
+
+  connected(id: number): void {
+    this.dialer._connected(this, id);
+  }
+
+  failed(errno: number, syscall: string): void {
+    this.dialer._failed(this, errno, syscall);
+  }
+}
+
+// The source for the next connection to `route`: the one with the fewest live connections to it,
+// so no (source, destination) pair nears the end of its port range while another has room.
+function pickSource(route: Route, tried: SourceSlot[] | undefined): SourceSlot | undefined {
+  const slots = route.slots;
+  const now = route.skipping === 0 ? 0 : Date.now();
+  let best: SourceSlot | undefined;
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i];
+    if (s.skipUntil !== 0) {
+      if (s.skipUntil > now) continue;
+      s.skipUntil = 0;
+      route.skipping--;
+    }
+    if (tried !== undefined && tried.includes(s)) continue;
+    if (best === undefined || s.live < best.live) best = s;
+  }
+  return best;
+}
+
+function unskip(slot: SourceSlot): void {
+  if (slot.skipUntil === 0) return;
+  slot.skipUntil = 0;
+  slot.route.skipping--;
+}
 
 export class Dialer implements Owner {
   readonly ownerId = newOwnerId();
@@ -81,9 +277,23 @@ export class Dialer implements Owner {
   private _portHi = 0;
   private _maxPending: number;
   private _timeoutMs: number;
+  private _flagsNoPort: number;
+  private _binding: Binding | undefined = undefined;
   private _pending = 0;
-  private _waiting: Attempt[] = [];
-  private _slots = new Map<string, SourceSlot[]>();
+  private _head: Request | undefined = undefined;
+  private _tail: Request | undefined = undefined;
+  private _spare: Attempt[] = [];
+  // Destinations reached through the pool, by "host|port".
+  private _routes = new Map<string, Route>();
+  private _slotList: SourceSlot[] = [];
+  // Which source slot each live pool connection uses, so that its close gives the place back.
+  // Indexed like lib/engine.ts's table (an id is generation * 2^24 + reactor * 2^20 + slot): 4 bytes
+  // a connection, (generation & 0xff) << 24 | (slot list index + 1), where a tag object on each
+  // connection would cost ~50. A reactor reuses a slot only after the Close that freed it was
+  // delivered, but a dialed connection's close may wait one turn (Connection._holdEventsOneTurn):
+  // an entry still taken when its slot is reused moves to _spill until that close comes.
+  private _tags: Uint32Array[] = [];
+  private _spill: Map<number, number> | undefined = undefined;
 
   constructor(options: DialerOptions = {}) {
     const o = validateObject(options, 'options');
@@ -102,6 +312,7 @@ export class Dialer implements Owner {
     this._maxPending = o.maxPending === undefined ? 1024 : validateInt(o.maxPending, 'options.maxPending', 1, 1 << 20);
     this._timeoutMs = o.timeoutMs === undefined ? 0 : validateInt(o.timeoutMs, 'options.timeoutMs', 0, 0x7fffffff);
     this._conn = normalizeConnectionOptions(o, 'options');
+    this._flagsNoPort = this._conn.flags | Flag.BindNoPort;
   }
 
   /** Connects in flight now. */
@@ -122,7 +333,20 @@ export class Dialer implements Owner {
     const localPort = o.localPort === undefined ? 0 : validatePort(o.localPort, 'options.localPort');
     if (localPort !== 0 && localAddress === undefined) throw invalidArgValue('options.localPort', localPort, 'needs options.localAddress');
     const signal = validateSignal(o.signal, 'options.signal');
-    return this._dial(ep, localAddress, localPort, signal);
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const route = this._route(ep);
+    return new Promise<Connection>((resolve, reject) => {
+      const req = new Single(route, localAddress, localPort, resolve, reject);
+      if (signal !== undefined) {
+        req.listen(signal, () => {
+          if (req.settled) return;
+          req.settle();
+          this._unqueue(req);
+          reject(abortError(signal));
+        });
+      }
+      this._enqueue(req);
+    });
   }
 
   /**
@@ -138,59 +362,23 @@ export class Dialer implements Owner {
       : (validateFunction(o.onProgress, 'options.onProgress') as (e: number, f: number) => void);
     const signal = validateSignal(o.signal, 'options.signal');
     if (signal?.aborted) return Promise.reject(abortError(signal));
+    const route = this._route(ep);
     return new Promise<Connection[]>((resolve, reject) => {
-      const conns: Connection[] = [];
-      let failed = 0;
-      let firstError: Error | undefined;
-      let settled = false;
-      let progressQueued = false;
-      const group: AttemptGroup = { aborted: false };
-      const report = () => {
-        progressQueued = false;
-        onProgress?.(conns.length, failed);
-      };
-      const onAbort = () => {
-        if (settled) return;
-        settled = true;
-        group.aborted = true;
-        this._waiting = this._waiting.filter((a) => a.group !== group);
-        for (const c of conns) c.destroy();
-        reject(abortError(signal));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const finishOne = () => {
-        if (settled) return;
-        if (conns.length + failed < count) {
-          if (onProgress !== undefined && !progressQueued) {
-            progressQueued = true;
-            setImmediate(report);
-          }
-          return;
-        }
-        settled = true;
-        signal?.removeEventListener('abort', onAbort);
-        report();
-        if (conns.length === 0 && count > 0) reject(firstError);
-        else resolve(conns);
-      };
+      const batch = new Batch(route, count, onProgress, resolve, reject);
       if (count === 0) {
-        finishOne();
+        batch.finish();
         return;
       }
-      for (let i = 0; i < count; i++) {
-        this._dial(ep, undefined, 0, undefined, group).then(
-          (c) => {
-            if (settled) c.destroy();
-            else conns.push(c);
-            finishOne();
-          },
-          (err: Error) => {
-            failed++;
-            firstError ??= err;
-            finishOne();
-          },
-        );
+      if (signal !== undefined) {
+        batch.listen(signal, () => {
+          if (batch.settled) return;
+          batch.settle();
+          this._unqueue(batch);
+          for (const c of batch.conns) c.destroy();
+          reject(abortError(signal));
+        });
       }
+      this._enqueue(batch);
     });
   }
 
@@ -202,112 +390,207 @@ export class Dialer implements Owner {
   /** @internal */
   _connClosed(conn: Connection): void {
     this.connections--;
-    const slot = conn._tag as SourceSlot | undefined;
+    if (this._slotList.length === 0 && conn._tag === undefined) return; // no pool connection
+    const slot = this._untag(conn);
     if (slot !== undefined) {
       slot.live--;
-      slot.skipUntil = 0;
+      unskip(slot);
     }
   }
 
-  private _dial(target: Endpoint, localAddress: string | undefined, localPort: number, signal: AbortSignal | undefined,
-    group?: AttemptGroup): Promise<Connection> {
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise<Connection>((resolve, reject) => {
-      const attempt: Attempt = {
-        group, target, localAddress, localPort, tried: undefined, lastError: undefined, aborted: false, resolve, reject,
-      };
-      if (signal !== undefined) {
-        const onAbort = () => {
-          attempt.aborted = true;
-          const i = this._waiting.indexOf(attempt);
-          if (i >= 0) this._waiting.splice(i, 1);
-          reject(abortError(signal));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        const done = () => signal.removeEventListener('abort', onAbort);
-        attempt.resolve = (c) => { done(); resolve(c); };
-        attempt.reject = (e) => { done(); reject(e); };
-      }
-      if (this._pending < this._maxPending) this._start(attempt);
-      else this._waiting.push(attempt);
-    });
+  /** @internal The engine's Connected, through the attempt. */
+  _connected(a: Attempt, id: number): void {
+    this._pending--;
+    const conn = new Connection(id, this);
+    this.connections++;
+    if (a.slot !== undefined) this._tag(conn, a.slot);
+    conn._holdEventsOneTurn();
+    const req = a.req;
+    this._recycle(a);
+    try {
+      req.connected(conn);
+    } finally {
+      this._pump();
+    }
   }
 
-  // The source for the next connection to `target`: the one with the fewest live connections
-  // to it, so no (source, destination) pair nears the end of its port range while another has room.
-  private _pickSource(target: Endpoint, attempt: Attempt): SourceSlot | undefined {
-    const key = `${target.host}|${target.port}`;
-    let slots = this._slots.get(key);
-    if (slots === undefined) {
-      slots = this._sources.filter((s) => s.family === target.family).map((s) => ({ host: s.host, live: 0, skipUntil: 0 }));
-      this._slots.set(key, slots);
-    }
-    const now = Date.now();
-    let best: SourceSlot | undefined;
-    for (const s of slots) {
-      if (s.skipUntil > now || attempt.tried?.has(s)) continue;
-      if (best === undefined || s.live < best.live) best = s;
-    }
-    return best;
-  }
-
-  private _start(attempt: Attempt): void {
-    if (attempt.group?.aborted) attempt.aborted = true;
-    if (attempt.aborted) return this._next();
-    let slot: SourceSlot | undefined;
-    let local = attempt.localAddress;
-    if (local === undefined && this._sources.some((s) => s.family === attempt.target.family)) {
-      slot = this._pickSource(attempt.target, attempt);
-      if (slot === undefined) {
-        // Every source of the pool is out of ports for this destination (or unusable).
-        attempt.reject(attempt.lastError ?? errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect',
-          { address: attempt.target.host, port: attempt.target.port }));
-        return this._next();
-      }
-      local = slot.host;
-      slot.live++; // counted from the start, so a burst of connects spreads too
-    }
-    let flags = this._conn.flags;
-    if (local !== undefined && attempt.localPort === 0) flags |= Flag.BindNoPort;
-    const req = newRequestId();
-    this._pending++;
-    awaitConnect(req, {
-      connected: (id) => {
-        this._pending--;
-        const conn = new Connection(id, this);
-        this.connections++;
-        if (slot !== undefined) conn._tag = slot;
-        conn._holdEventsOneTurn();
-        if (attempt.aborted) conn.destroy();
-        else attempt.resolve(conn);
-        this._next();
-      },
-      failed: (errno, syscall) => {
-        this._pending--;
-        if (slot !== undefined) slot.live--;
-        const err = errorFromNative(errno, syscall, {
-          address: attempt.target.host, port: attempt.target.port, localAddress: local, localPort: attempt.localPort,
-        });
-        if (slot !== undefined && SOURCE_ERRORS.has(err.code) && !attempt.aborted) {
+  /** @internal The engine's ConnectFailed, through the attempt. */
+  _failed(a: Attempt, errno: number, syscall: string): void {
+    this._pending--;
+    const slot = a.slot;
+    const req = a.req;
+    try {
+      if (slot !== undefined) {
+        slot.live--;
+        if (!req.settled && isSourceError(errno)) {
           // This source is out of ports (or unusable) for this destination: try the next one.
+          if (slot.skipUntil === 0) slot.route.skipping++;
           slot.skipUntil = Date.now() + SKIP_MS;
-          (attempt.tried ??= new Set()).add(slot);
-          attempt.lastError = err;
-          return this._start(attempt);
+          (a.tried ??= []).push(slot);
+          a.lastErrno = errno;
+          a.lastSyscall = syscall;
+          a.lastLocal = slot.host;
+          this._launch(a);
+          return;
         }
-        if (!attempt.aborted) attempt.reject(err);
-        this._next();
-      },
-    });
-    binding().connect(req, attempt.target.host, attempt.target.port, local ?? null, attempt.localPort,
-      this._portLo, this._portHi, this._timeoutMs, this.ownerId, flags, this._conn.keepAliveDelayMs, this._conn.idleTimeoutMs,
-      this._conn.maxBuffered, this._conn.slowPolicy);
+      }
+      const local = a.local;
+      this._recycle(a);
+      req.failed(errno, syscall, local);
+    } finally {
+      this._pump();
+    }
   }
 
-  private _next(): void {
-    while (this._pending < this._maxPending && this._waiting.length > 0) {
-      const next = this._waiting.shift()!;
-      if (!next.aborted && !next.group?.aborted) this._start(next);
+  // The destination's bookkeeping: kept for destinations reached through the pool; made for the
+  // call (nothing kept) when the pool has no source of the destination's family.
+  private _route(ep: Endpoint): Route {
+    if (!this._sources.some((s) => s.family === ep.family)) return { host: ep.host, port: ep.port, slots: NO_SLOTS, skipping: 0 };
+    const key = `${ep.host}|${ep.port}`;
+    let route = this._routes.get(key);
+    if (route === undefined) {
+      const r: Route = { host: ep.host, port: ep.port, slots: [], skipping: 0 };
+      for (const s of this._sources) {
+        if (s.family !== ep.family) continue;
+        const index = this._slotList.length < TAG_LIMIT ? this._slotList.length : -1;
+        const slot: SourceSlot = { host: s.host, route: r, index, live: 0, skipUntil: 0 };
+        r.slots.push(slot);
+        if (index >= 0) this._slotList.push(slot);
+      }
+      this._routes.set(key, r);
+      route = r;
     }
+    return route;
+  }
+
+  private _enqueue(req: Request): void {
+    req.queued = true;
+    req.prev = this._tail;
+    if (this._tail === undefined) this._head = req;
+    else this._tail.next = req;
+    this._tail = req;
+    this._pump();
+  }
+
+  private _unqueue(req: Request): void {
+    if (!req.queued) return;
+    req.queued = false;
+    if (req.prev === undefined) this._head = req.next;
+    else req.prev.next = req.next;
+    if (req.next === undefined) this._tail = req.prev;
+    else req.next.prev = req.prev;
+    req.prev = req.next = undefined;
+  }
+
+  // Starts attempts while there is room, in the order they were asked for.
+  private _pump(): void {
+    while (this._pending < this._maxPending) {
+      const req = this._head;
+      if (req === undefined) return;
+      if (--req.remaining === 0) this._unqueue(req);
+      const a = this._spare.pop();
+      if (a === undefined) this._launch(new Attempt(this, req));
+      else {
+        a.req = req;
+        this._launch(a);
+      }
+    }
+  }
+
+  private _recycle(a: Attempt): void {
+    a.slot = undefined;
+    a.local = undefined;
+    if (a.tried !== undefined) {
+      a.tried = undefined;
+      a.lastErrno = 0;
+      a.lastSyscall = '';
+      a.lastLocal = undefined;
+    }
+    if (this._spare.length < MAX_SPARE) this._spare.push(a);
+  }
+
+  private _launch(a: Attempt): void {
+    const req = a.req;
+    const route = req.route;
+    let local = req.localAddress;
+    let slot: SourceSlot | undefined;
+    if (local === undefined && route.slots.length !== 0) {
+      slot = pickSource(route, a.tried);
+      if (slot === undefined) return this._noSource(a);
+      slot.live++; // counted from the start, so a burst of connects spreads too
+      local = slot.host;
+    }
+    a.slot = slot;
+    a.local = local;
+    const id = newRequestId();
+    this._pending++;
+    awaitConnect(id, a);
+    const c = this._conn;
+    (this._binding ??= binding()).connect(id, route.host, route.port, local ?? null, req.localPort,
+      this._portLo, this._portHi, this._timeoutMs, this.ownerId, local !== undefined && req.localPort === 0 ? this._flagsNoPort : c.flags,
+      c.keepAliveDelayMs, c.idleTimeoutMs, c.maxBuffered, c.slowPolicy);
+  }
+
+  // Every source of the pool is out of ports for this destination (or unusable): the attempt
+  // fails with the last source error it met. An attempt that met none (no source was usable when
+  // it started) fails with EADDRNOTAVAIL, and so do its connectMany() call's attempts not started
+  // yet: they would find the same now.
+  private _noSource(a: Attempt): void {
+    const req = a.req;
+    const { lastErrno, lastSyscall, lastLocal } = a;
+    this._recycle(a);
+    if (lastErrno !== 0) return req.failed(lastErrno, lastSyscall, lastLocal);
+    if (req.settled) return;
+    const n = 1 + req.remaining;
+    req.remaining = 0;
+    this._unqueue(req);
+    req.failedWith(errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: req.route.host, port: req.route.port }), n);
+  }
+
+  private _tag(conn: Connection, slot: SourceSlot): void {
+    if (slot.index < 0) {
+      conn._tag = slot;
+      return;
+    }
+    const id = conn.id;
+    const low = id % 16777216;
+    const r = low >>> 20;
+    const s = low & 0xfffff;
+    let t = this._tags[r];
+    if (t === undefined || s >= t.length) t = this._growTags(r, s);
+    const old = t[s];
+    if (old !== 0) (this._spill ??= new Map()).set(low + (old >>> 24) * 16777216, old);
+    t[s] = (((id / 16777216) & 0xff) << 24) | (slot.index + 1);
+  }
+
+  private _untag(conn: Connection): SourceSlot | undefined {
+    const tagged = conn._tag as SourceSlot | undefined;
+    if (tagged !== undefined) return tagged;
+    const id = conn.id;
+    const low = id % 16777216;
+    const gen = (id / 16777216) & 0xff;
+    const t = this._tags[low >>> 20];
+    const s = low & 0xfffff;
+    let e = 0;
+    if (t !== undefined && s < t.length && t[s] !== 0 && t[s] >>> 24 === gen) {
+      e = t[s];
+      t[s] = 0;
+    } else if (this._spill !== undefined) {
+      const key = low + gen * 16777216;
+      e = this._spill.get(key) ?? 0;
+      this._spill.delete(key);
+      if (this._spill.size === 0) this._spill = undefined;
+    }
+    return e === 0 ? undefined : this._slotList[(e & 0xffffff) - 1];
+  }
+
+  private _growTags(r: number, s: number): Uint32Array {
+    let n = 4096;
+    while (n <= s) n *= 2;
+    const t = new Uint32Array(n);
+    const old = this._tags[r];
+    if (old !== undefined) t.set(old);
+    this._tags[r] = t;
+    return t;
   }
 }

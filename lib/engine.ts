@@ -48,27 +48,29 @@ let nextOwnerId = 1;
 // at 4 bytes each (a Map entry costs ~30) and finds them without hashing.
 const table: (Connection | undefined)[][] = [];
 
-function indexOf(id: number): [number, number] {
-  const low = id % 16777216;
-  return [low >>> 20, low & 0xfffff];
+// Reactor and slot of an id (no tuple: these run once per event).
+function reactorOf(id: number): number {
+  return (id % 16777216) >>> 20;
+}
+function slotOf(id: number): number {
+  return id % 16777216 & 0xfffff;
 }
 
 export function connectionById(id: number): Connection | undefined {
-  const [r, s] = indexOf(id);
-  const c = table[r]?.[s];
+  const c = table[reactorOf(id)]?.[slotOf(id)];
   return c !== undefined && c.id === id ? c : undefined;
 }
 
 export function addConnection(conn: Connection): void {
-  const [r, s] = indexOf(conn.id);
-  (table[r] ??= [])[s] = conn;
+  (table[reactorOf(conn.id)] ??= [])[slotOf(conn.id)] = conn;
 }
 
 function removeConnection(id: number): Connection | undefined {
-  const [r, s] = indexOf(id);
-  const c = table[r]?.[s];
+  const t = table[reactorOf(id)];
+  const s = slotOf(id);
+  const c = t?.[s];
   if (c === undefined || c.id !== id) return undefined;
-  table[r][s] = undefined;
+  t![s] = undefined;
   return c;
 }
 

@@ -507,6 +507,12 @@ export function createNetBinding(): Binding {
       }
       sock.once('connect', () => {
         if (c.closed) return;
+        if (sock.localPort === sock.remotePort && sock.localAddress === sock.remoteAddress) {
+          // TCP self-connect (nothing listens there; the source port picked was the destination
+          // port): refused, as the native backend reports it.
+          connectFailed(c, errnoByCode.get('ECONNREFUSED') ?? -111, Sc.Connect);
+          return;
+        }
         if (c.timer !== undefined) clearTimeout(c.timer);
         c.timer = undefined;
         c.request = 0;

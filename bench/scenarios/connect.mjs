@@ -3,14 +3,28 @@
 // (127.0.0.1-5: 12,000 per source, below the even-port half of the port range where Linux's
 // connect() slows down). The processes start together; the time is the slowest one's, from its
 // start signal to its last connection established. The C load generator (same split) is the limit.
+// Every process of this scenario runs on every CPU, as in the anchors' run (shared/anchors/run.sh
+// portwall: no pinning). measure.mjs itself runs pinned to CPU 0 and a child inherits that, so
+// leaving them unpinned would crowd all nine processes (4 dialers, 5 servers) onto one CPU.
 // (myriad on node:net is in the wall scenario only: node:net binds an explicit source address with
 // port 0 before connect(), and the kernel's search for a free port on that source costs ~2 ms per
 // connection at 12,000 per source: 60,000 take about two minutes.)
-import { startReusePortServers, startDialer, SRC5 } from '../lib/ctx.mjs';
+import { cpus } from 'node:os';
+import { startServer, startDialer, SRC5 } from '../lib/ctx.mjs';
+
+/** taskset's list of every CPU of this machine. */
+export const ALL_CPUS = `0-${cpus().length - 1}`;
+
+/** k C servers sharing 127.0.0.1:PORT with SO_REUSEPORT (hold mode), on every CPU. */
+export async function startServersOnAllCpus(k) {
+  const servers = [];
+  for (let i = 0; i < k; i++) servers.push(await startServer('c', 'hold', { reuseport: true, cpu: ALL_CPUS }));
+  return servers;
+}
 
 export async function dialTogether(impl, procs, perProc, sources, timeoutMs = 120_000) {
   const dialers = [];
-  for (let i = 0; i < procs; i++) dialers.push(startDialer(impl, { n: perProc, sources, waitGo: impl !== 'c', timeoutS: timeoutMs / 1000 + 30 }));
+  for (let i = 0; i < procs; i++) dialers.push(startDialer(impl, { n: perProc, sources, waitGo: impl !== 'c', timeoutS: timeoutMs / 1000 + 30, cpu: ALL_CPUS }));
   if (impl !== 'c') {
     await Promise.all(dialers.map((d) => d.event('ready', 30_000)));
     for (const d of dialers) d.send('go');
@@ -32,7 +46,7 @@ export default {
   title: 'connectMany: 60,000 connections to one endpoint over 5 sources',
   cases: (o) => [{ case: '60k', impls: ['c', 'myriad'], params: { total: o.connections ?? 60_000, procs: 4, servers: 5 } }],
   async measure(_case, impl, p) {
-    await startReusePortServers(p.servers);
+    await startServersOnAllCpus(p.servers);
     return { total: p.total, ...(await dialTogether(impl, p.procs, Math.ceil(p.total / p.procs), SRC5)) };
   },
   metrics: [

@@ -17,6 +17,14 @@ bool Endpoint::is_any() const {
   return true;
 }
 
+bool Endpoint::same_as(const Endpoint& o) const {
+  if (family != o.family || port != o.port || scope_id != o.scope_id) return false;
+  const size_t n = family == 4 ? 4 : 16;
+  for (size_t i = 0; i < n; i++)
+    if (addr[i] != o.addr[i]) return false;
+  return true;
+}
+
 bool parse_ip(const char* text, size_t len, uint16_t port, Endpoint* out) {
   char buf[64];
   if (len == 0 || len >= sizeof(buf) || std::memchr(text, '\0', len) != nullptr) return false;

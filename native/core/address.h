@@ -17,6 +17,7 @@ struct Endpoint {
 
   bool is_set() const { return family != 0; }
   bool is_any() const;  // 0.0.0.0 or ::
+  bool same_as(const Endpoint& o) const;  // family, address, port and zone
 };
 
 // Parses an IP literal ("127.0.0.1", "::1", "fe80::1%2"; no brackets, no names) and a port.

@@ -85,6 +85,7 @@ int err_addrnotavail() { return MYRIAD_PORTABLE(EADDRNOTAVAIL); }
 int err_timedout() { return MYRIAD_PORTABLE(ETIMEDOUT); }
 int err_canceled() { return MYRIAD_PORTABLE(ECANCELED); }
 int err_connreset() { return MYRIAD_PORTABLE(ECONNRESET); }
+int err_connrefused() { return MYRIAD_PORTABLE(ECONNREFUSED); }
 int err_mfile() { return MYRIAD_PORTABLE(EMFILE); }
 int err_nfile() { return MYRIAD_PORTABLE(ENFILE); }
 int err_nobufs() { return MYRIAD_PORTABLE(ENOBUFS); }

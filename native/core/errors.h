@@ -36,6 +36,7 @@ int err_addrnotavail();
 int err_timedout();
 int err_canceled();
 int err_connreset();
+int err_connrefused();
 int err_mfile();
 int err_nfile();
 int err_nobufs();

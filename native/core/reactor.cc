@@ -90,8 +90,30 @@ void Reactor::post_many(std::vector<Command>& cs) {
 void Reactor::run() {
   bool stopping = false;
   while (!stopping) {
-    flush_batch();
-    backend_poll(timers_.next_timeout_ms(now_ms_));
+    int timeout = timers_.next_timeout_ms(now_ms_);
+    if (!batch_.events.empty()) {
+      const int hold = draining_ ? 0 : accept_hold_ms();
+      if (hold > 0) {
+        // A storm: keep collecting accepts for a while, and stop waking for each new one (they
+        // wait in the kernel's accept queue, which the pass after the hold empties).
+        if (!accepts_held_) {
+          backend_hold_accepts(true);
+          accepts_held_ = true;
+        }
+        if (timeout < 0 || hold < timeout) timeout = hold;
+      } else if (accepts_held_) {
+        // The hold is over: one more pass, without waiting, takes what queued up meanwhile.
+        backend_hold_accepts(false);
+        accepts_held_ = false;
+        draining_ = true;
+        timeout = 0;
+      } else {
+        flush_batch();
+        draining_ = false;
+      }
+    }
+    more_accepts_ = false;
+    backend_poll(timeout);
     now_ms_ = now_ms();
     counters.wakeups.fetch_add(1, std::memory_order_relaxed);
 
@@ -527,6 +549,7 @@ void Reactor::on_accepted(uint32_t owner, const SocketOptions& o, sock_t fd, con
   c->flags |= kReported;
   counters.accepted.fetch_add(1, std::memory_order_relaxed);
   counters.live.fetch_add(1, std::memory_order_relaxed);
+  count_accept();
   emit(EventType::Accept, static_cast<double>(id_of(c)), c->owner);
 }
 
@@ -536,6 +559,14 @@ void Reactor::on_accept_error(Listener* l, int err) {
 }
 
 void Reactor::on_connected(Conn* c) {
+  if (c->local.same_as(c->remote)) {
+    // TCP self-connect: nothing listened on the destination, and the kernel happened to pick
+    // the destination's own port as the ephemeral source port, so the SYN met itself
+    // (simultaneous open). The caller would otherwise get a "connection" to itself where it
+    // should get ECONNREFUSED; Go's net package refuses these the same way.
+    on_connect_failed(c, err_connrefused(), Syscall::Connect);
+    return;
+  }
   c->flags &= ~kConnecting;
   timers_.cancel(&c->timer);
   backend_update_interest(c);
@@ -660,7 +691,38 @@ void Reactor::on_timer(Conn* c) {
   emit(EventType::Timeout, static_cast<double>(id_of(c)));
 }
 
+int Reactor::accept_hold_ms() {
+  // A batch of nothing but Accept events, while connections come faster than kStormAccepts per
+  // kStormSlotMs: wait up to kAcceptHoldMs for more before waking JS. A storm then costs JS one
+  // wake-up per many connections instead of one per connection. Any other event (data, end,
+  // close...) ends the wait, and a lone connection is never held.
+  if (!batch_accepts_only_ || more_accepts_ || batch_.events.size() >= kFlushEvents) return 0;
+  const uint64_t slot = now_ms_ / kStormSlotMs;
+  uint32_t recent = 0;
+  if (slot == accept_slot_) recent = accepts_in_slot_ + accepts_prev_slot_;
+  else if (slot == accept_slot_ + 1) recent = accepts_in_slot_;
+  if (recent < kStormAccepts) return 0;
+  const uint64_t age = now_ms_ - batch_started_ms_;
+  return age >= kAcceptHoldMs ? 0 : static_cast<int>(kAcceptHoldMs - age);
+}
+
+void Reactor::count_accept() {
+  const uint64_t slot = now_ms_ / kStormSlotMs;
+  if (slot != accept_slot_) {
+    accepts_prev_slot_ = slot == accept_slot_ + 1 ? accepts_in_slot_ : 0;
+    accepts_in_slot_ = 0;
+    accept_slot_ = slot;
+  }
+  accepts_in_slot_++;
+}
+
 void Reactor::emit(EventType type, double id, double a, double b) {
+  if (batch_.events.empty()) {
+    batch_.events.reserve(kBatchReserve);
+    batch_started_ms_ = now_ms_;
+    batch_accepts_only_ = true;
+  }
+  if (type != EventType::Accept) batch_accepts_only_ = false;
   batch_.events.push_back(Event{static_cast<double>(type), id, a, b});
 }
 

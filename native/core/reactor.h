@@ -123,6 +123,14 @@ class Reactor {
   static constexpr size_t kWriteBudget = 1024 * 1024;
   static constexpr size_t kArenaSize = 256 * 1024;
   static constexpr size_t kMaxOutboxBytes = 32 * 1024 * 1024;  // then stop reading until JS drains
+  // Accept storms (see accept_hold_ms()): more than kStormAccepts accepted connections within
+  // one to two kStormSlotMs slots make a storm; then accept-only batches wait up to
+  // kAcceptHoldMs, up to kFlushEvents events, before JS is woken.
+  static constexpr uint64_t kStormSlotMs = 8;
+  static constexpr uint32_t kStormAccepts = 16;
+  static constexpr uint64_t kAcceptHoldMs = 2;
+  static constexpr size_t kFlushEvents = 1024;
+  static constexpr size_t kBatchReserve = 64;
 
   Reactor(Engine* engine, uint32_t index);
   ~Reactor();
@@ -184,6 +192,8 @@ class Reactor {
   void arm_timer(Conn* c);
   void on_timer(Conn* c);
   void flush_batch();
+  int accept_hold_ms();
+  void count_accept();
   void resume_throttled();
   void setup_conn_options(Conn* c, const SocketOptions& o);
   void handle_listen(ListenRequest* req, uint64_t request_id);
@@ -199,6 +209,9 @@ class Reactor {
   int backend_listen(Listener* l, Syscall* failed);  // socket/bind/listen on l->opts; fills l->fd
   void backend_attach(Listener* l, uint32_t idx);  // idx = this reactor's token slot for l
   void backend_detach(Listener* l);
+  // true: stop waking for new connections on this reactor's listeners (they wait in the
+  // kernel's accept queue); false: watch them again. A backend may ignore it.
+  void backend_hold_accepts(bool hold);
   void backend_connect(ConnectRequest* req, uint64_t request_id);
   void backend_flush(Conn* c);            // write what the queue holds, as far as the kernel takes
   void backend_update_interest(Conn* c);  // reading on/off (flags), writing on/off (queue)
@@ -228,6 +241,14 @@ class Reactor {
   std::atomic<size_t> outbox_bytes_{0};
   std::atomic<bool> has_throttled_{false};
   Batch batch_;  // being filled by this thread
+  uint64_t batch_started_ms_ = 0;  // when its first event came
+  bool batch_accepts_only_ = false;
+  bool accepts_held_ = false;  // backend_hold_accepts(true) is in force
+  bool draining_ = false;      // the hold is over: hand the batch over after this pass
+  bool more_accepts_ = false;  // backend: a listener's pass stopped at accept_batch, more wait
+  uint64_t accept_slot_ = 0;   // accept rate: accepts in the current and previous slot
+  uint32_t accepts_in_slot_ = 0;
+  uint32_t accepts_prev_slot_ = 0;
   uint8_t* spare_arena_ = nullptr;
 
   // connection table: chunks never move, so the JS thread can read a published slot

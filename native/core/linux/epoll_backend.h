@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../events.h"
+
 namespace myriad {
 
 struct Listener;
@@ -12,7 +14,11 @@ struct BackendConn {
   uint32_t events = 0;  // the epoll mask registered now; 0 = not in the epoll set
 };
 
-struct BackendListener {};
+struct BackendListener {
+  // The options an accepted socket still needs set after accept4(): noDelay and keep-alive are
+  // set on the listening socket once instead, and Linux copies them to every accepted socket.
+  SocketOptions accepted;
+};
 
 struct BackendReactor {
   int epfd = -1;
@@ -26,6 +32,12 @@ struct BackendReactor {
     uint64_t resume_ms;
   };
   std::vector<Paused> paused;
+  // Listeners out of the epoll set during an accept storm's hold (backend_hold_accepts).
+  struct Held {
+    Listener* listener;
+    uint32_t idx;
+  };
+  std::vector<Held> held;
 };
 
 }  // namespace myriad

@@ -133,7 +133,8 @@ void Reactor::backend_poll(int timeout_ms) {
         Listener* l = listener_at(token_slot(token));
         if (l == nullptr) break;
         const uint32_t batch = l->opts.accept_batch;
-        for (uint32_t k = 0; k < batch; k++) {
+        uint32_t k = 0;
+        for (; k < batch; k++) {
           sockaddr_storage ss;
           socklen_t len = sizeof(ss);
           int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -155,8 +156,9 @@ void Reactor::backend_poll(int timeout_ms) {
             close_socket(fd);
             continue;
           }
-          on_accepted(l->opts.owner, l->opts.conn, fd, local, remote);
+          on_accepted(l->opts.owner, l->be.accepted, fd, local, remote);
         }
+        if (k == batch) more_accepts_ = true;  // stopped at the cap, not at EAGAIN
         break;
       }
       case TokenKind::Conn: {
@@ -221,6 +223,15 @@ int Reactor::backend_listen(Listener* l, Syscall* failed) {
     close_socket(fd);
     return err;
   }
+  // Accepted sockets inherit TCP_NODELAY, SO_KEEPALIVE and TCP_KEEPIDLE from the listener
+  // (the kernel clones the listener's socket): set once here, not once per accepted socket.
+  // Should the listener refuse one, accepted sockets get it one by one as before.
+  l->be.accepted = o.conn;
+  if (o.conn.nodelay && set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1) == 0) l->be.accepted.nodelay = false;
+  if (o.conn.keepalive && set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) == 0 &&
+      (o.conn.keepalive_delay_ms < 1000 ||
+       set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(o.conn.keepalive_delay_ms / 1000)) == 0))
+    l->be.accepted.keepalive = false;
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(o.local, &ss);
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -250,7 +261,7 @@ void Reactor::backend_attach(Listener* l, uint32_t idx) {
 }
 
 void Reactor::backend_detach(Listener* l) {
-  // ENOENT: it was paused (already out of the set). Nothing else can fail for a valid fd.
+  // ENOENT: it was paused or held (already out of the set). Nothing else can fail for a valid fd.
   (void)epoll_ctl(be_.epfd, EPOLL_CTL_DEL, l->fd, nullptr);
   for (size_t i = 0; i < be_.paused.size(); i++)
     if (be_.paused[i].listener == l) {
@@ -258,6 +269,30 @@ void Reactor::backend_detach(Listener* l) {
       be_.paused.pop_back();
       break;
     }
+  for (size_t i = 0; i < be_.held.size(); i++)
+    if (be_.held[i].listener == l) {
+      be_.held[i] = be_.held.back();
+      be_.held.pop_back();
+      break;
+    }
+}
+
+void Reactor::backend_hold_accepts(bool hold) {
+  if (!hold) {
+    for (const BackendReactor::Held& h : be_.held)
+      if (listener_at(h.idx) == h.listener) backend_attach(h.listener, h.idx);
+    be_.held.clear();
+    return;
+  }
+  for (uint32_t idx = 0; idx < listeners_.size(); idx++) {
+    Listener* l = listeners_[idx];
+    if (l == nullptr) continue;
+    bool paused = false;
+    for (const BackendReactor::Paused& p : be_.paused) paused = paused || p.listener == l;
+    // ENOENT (not in the set) is the only failure for a valid fd: then there is nothing to hold.
+    if (!paused && epoll_ctl(be_.epfd, EPOLL_CTL_DEL, l->fd, nullptr) == 0)
+      be_.held.push_back(BackendReactor::Held{l, idx});
+  }
 }
 
 void Reactor::backend_connect(ConnectRequest* req, uint64_t request_id) {

@@ -27,28 +27,14 @@
 #include <vector>
 
 #include "check.h"
+#include "sink.h"
 #include "engine.h"
 #include "errors.h"
 
 using namespace myriad;
+using myriad::test::Sink;
 
 namespace {
-
-struct Sink : EventSink {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool ready = false;
-  void notify() override {
-    std::lock_guard<std::mutex> lock(mu);
-    ready = true;
-    cv.notify_one();
-  }
-  void wait(int ms) {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait_for(lock, std::chrono::milliseconds(ms), [this] { return ready; });
-    ready = false;
-  }
-};
 
 struct Client {
   std::string received;
@@ -131,12 +117,7 @@ struct Harness {
 
   template <typename Pred>
   bool until(Pred pred, int ms = 20000) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      pump();
-    }
-    return true;
+    return test::pump_until(*this, pred, ms);
   }
 
   // Dials n clients and pairs each with its accepted connection (by port).

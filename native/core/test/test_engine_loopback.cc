@@ -12,29 +12,14 @@
 #include <vector>
 
 #include "check.h"
+#include "sink.h"
 #include "engine.h"
 #include "errors.h"
 
 using namespace myriad;
+using myriad::test::Sink;
 
 namespace {
-
-struct Sink : EventSink {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool ready = false;
-  void notify() override {
-    std::lock_guard<std::mutex> lock(mu);
-    ready = true;
-    cv.notify_one();
-  }
-  bool wait(int ms) {
-    std::unique_lock<std::mutex> lock(mu);
-    bool ok = cv.wait_for(lock, std::chrono::milliseconds(ms), [this] { return ready; });
-    ready = false;
-    return ok;
-  }
-};
 
 struct Peer {
   std::string sent, received;
@@ -115,12 +100,7 @@ struct Harness {
 
   template <typename Pred>
   bool until(Pred pred, int ms = 10000) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      pump(20);
-    }
-    return true;
+    return test::pump_until(*this, pred, ms);
   }
 };
 

@@ -885,6 +885,10 @@ void Reactor::backend_attach(Listener* l, uint32_t idx) {
   }
 }
 
+void Reactor::backend_hold_accepts(bool) {
+  // AcceptEx calls stay posted: their completions queue on the port and arrive in one batch.
+}
+
 void Reactor::backend_detach(Listener* l) {
   if (IocpAccess::acceptor_of(*this, l) != index_) return;
   for (AcceptOp* a : l->be.ops) {
