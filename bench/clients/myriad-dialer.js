@@ -2,7 +2,7 @@
 // myriad-dialer.js - the bench's dialer on myriad's public API (the same code on both backends):
 // Dialer.connectMany() to ONE endpoint over a pool of source addresses, then hold.
 //   node --expose-gc myriad-dialer.js -t 127.0.0.1:9000 -n 15000 [-s 127.0.0.1,127.0.0.2,...]
-//        [--backend native|net] [--max-pending 1024] [--warm 1000] [--wait-go] [--hold-seconds 60]
+//        [--backend native|net] [--threads 1|N|default] [--max-pending 1024] [--warm 1000] [--wait-go] [--hold-seconds 60]
 // --warm N: open and close N connections first, then take the memory baseline (see BENCHMARKS.md).
 // --wait-go: print {"event":"ready"} and start when "go" arrives on stdin (so several processes
 // start together). Output: JSON lines ready / baseline / done / memory.
@@ -40,7 +40,8 @@ async function settledMemory() {
   return mem();
 }
 const N = Number(o.n);
-m.configure({ backend: o.backend, threads: Number(o.threads) });
+// --threads default: the library's own default (one reactor per CPU, at most 8), as users get it.
+m.configure(o.threads === 'default' ? { backend: o.backend } : { backend: o.backend, threads: Number(o.threads) });
 const sources = o.sources ? o.sources.split(',') : undefined;
 const dialer = new m.Dialer({ localAddresses: sources, maxPending: Number(o['max-pending']) });
 let held = [];

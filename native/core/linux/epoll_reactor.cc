@@ -166,7 +166,9 @@ void Reactor::backend_poll(int timeout_ms) {
         if (c == nullptr || (c->gen & 0xffffffu) != token_gen(token) || (c->flags & kLive) == 0) break;
         if ((c->flags & kConnecting) != 0) {
           if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) break;
-          const int err = socket_error(c->fd);
+          // A failed connect always sets the socket's error, which epoll reports as EPOLLERR:
+          // EPOLLOUT alone means the handshake is done, and saves a getsockopt per connect.
+          const int err = (mask & (EPOLLERR | EPOLLHUP)) != 0 ? socket_error(c->fd) : 0;
           if (err != 0) {
             on_connect_failed(c, err, Syscall::Connect);
           } else if (!local_endpoint(c->fd, &c->local)) {
