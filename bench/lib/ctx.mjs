@@ -1,6 +1,7 @@
 // ctx.mjs - building blocks of a measurement: start a server of any implementation, run the C
 // load generator, start dialer processes. Everything started here is bounded in time and killed
 // by killAll() when the measurement ends.
+import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Proc, sleep } from './proc.mjs';
@@ -106,9 +107,15 @@ export function startDialer(impl, opts) {
   return new Proc(process.execPath, args, { cpu: opts.cpu ?? undefined, timeoutS: opts.timeoutS ?? 200, name: `${impl} dialer` });
 }
 
-/** Several cserver processes sharing 127.0.0.1:PORT with SO_REUSEPORT (hold mode), unpinned. */
+/**
+ * taskset's list of every CPU of this machine. "Unpinned" has to be said explicitly: measure.mjs
+ * runs pinned to CPU 0 and a child inherits that, which would crowd every process onto one CPU.
+ */
+export const ALL_CPUS = `0-${cpus().length - 1}`;
+
+/** Several cserver processes sharing 127.0.0.1:PORT with SO_REUSEPORT (hold mode), on every CPU. */
 export async function startReusePortServers(k) {
   const servers = [];
-  for (let i = 0; i < k; i++) servers.push(await startServer('c', 'hold', { reuseport: true, cpu: null }));
+  for (let i = 0; i < k; i++) servers.push(await startServer('c', 'hold', { reuseport: true, cpu: ALL_CPUS }));
   return servers;
 }

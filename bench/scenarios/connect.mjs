@@ -3,24 +3,12 @@
 // (127.0.0.1-5: 12,000 per source, below the even-port half of the port range where Linux's
 // connect() slows down). The processes start together; the time is the slowest one's, from its
 // start signal to its last connection established. The C load generator (same split) is the limit.
-// Every process of this scenario runs on every CPU, as in the anchors' run (shared/anchors/run.sh
-// portwall: no pinning). measure.mjs itself runs pinned to CPU 0 and a child inherits that, so
-// leaving them unpinned would crowd all nine processes (4 dialers, 5 servers) onto one CPU.
+// Every process of this scenario runs on every CPU (ALL_CPUS), as in the anchors' run
+// (shared/anchors/run.sh portwall: no pinning).
 // (myriad on node:net is in the wall scenario only: node:net binds an explicit source address with
 // port 0 before connect(), and the kernel's search for a free port on that source costs ~2 ms per
 // connection at 12,000 per source: 60,000 take about two minutes.)
-import { cpus } from 'node:os';
-import { startServer, startDialer, SRC5 } from '../lib/ctx.mjs';
-
-/** taskset's list of every CPU of this machine. */
-export const ALL_CPUS = `0-${cpus().length - 1}`;
-
-/** k C servers sharing 127.0.0.1:PORT with SO_REUSEPORT (hold mode), on every CPU. */
-export async function startServersOnAllCpus(k) {
-  const servers = [];
-  for (let i = 0; i < k; i++) servers.push(await startServer('c', 'hold', { reuseport: true, cpu: ALL_CPUS }));
-  return servers;
-}
+import { startReusePortServers, startDialer, SRC5, ALL_CPUS } from '../lib/ctx.mjs';
 
 // The dialers run with the library's default reactor threads (one per CPU), as a user's program
 // does: with one reactor each, 4 processes x (JS thread + reactor) leave the CPUs idle more often
@@ -49,7 +37,7 @@ export default {
   title: 'connectMany: 60,000 connections to one endpoint over 5 sources',
   cases: (o) => [{ case: '60k', impls: ['c', 'myriad'], params: { total: o.connections ?? 60_000, procs: 4, servers: 5 } }],
   async measure(_case, impl, p) {
-    await startServersOnAllCpus(p.servers);
+    await startReusePortServers(p.servers);
     return { total: p.total, ...(await dialTogether(impl, p.procs, Math.ceil(p.total / p.procs), SRC5)) };
   },
   metrics: [

@@ -5,8 +5,8 @@
 // stops at the ephemeral port range with EADDRNOTAVAIL: 2 processes x 16,250 attempts, past the
 // wall but not far (every attempt past it scans the whole port range in connect() before failing,
 // so 65,000 would take minutes and prove nothing more).
-import { SRC5 } from '../lib/ctx.mjs';
-import { dialTogether, startServersOnAllCpus } from './connect.mjs';
+import { startReusePortServers, SRC5 } from '../lib/ctx.mjs';
+import { dialTogether } from './connect.mjs';
 
 export default {
   name: 'wall',
@@ -17,7 +17,7 @@ export default {
   cases: (o) => [{ case: '65k', impls: ['myriad', 'myriad-net', 'node'], maxRounds: { node: 2, 'myriad-net': 1 },
     params: { total: o.connections ?? 65_000, procs: 4, servers: 5, nodeProcs: 2 } }],
   async measure(_case, impl, p) {
-    await startServersOnAllCpus(p.servers);
+    await startReusePortServers(p.servers);
     const portRange = (await import('node:fs')).readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     const procs = impl === 'node' ? p.nodeProcs : p.procs;
     const r = await dialTogether(impl, procs, Math.ceil(p.total / p.procs), impl === 'node' ? undefined : SRC5, 200_000);

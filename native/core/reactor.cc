@@ -559,7 +559,7 @@ void Reactor::on_accept_error(Listener* l, int err) {
 }
 
 void Reactor::on_connected(Conn* c) {
-  if (c->local.same_as(c->remote)) {
+  if ((c->flags & kClosed) == 0 && c->local.same_as(c->remote)) {
     // TCP self-connect: nothing listened on the destination, and the kernel happened to pick
     // the destination's own port as the ephemeral source port, so the SYN met itself
     // (simultaneous open). The caller would otherwise get a "connection" to itself where it
@@ -692,8 +692,8 @@ void Reactor::on_timer(Conn* c) {
 }
 
 int Reactor::accept_hold_ms() {
-  // A batch of nothing but Accept events, while connections come faster than kStormAccepts per
-  // kStormSlotMs: wait up to kAcceptHoldMs for more before waking JS. A storm then costs JS one
+  // A batch of nothing but Accept events, while kStormAccepts or more came in the last one to two
+  // kStormSlotMs slots: wait up to kAcceptHoldMs for more before waking JS. A storm then costs JS one
   // wake-up per many connections instead of one per connection. Any other event (data, end,
   // close...) ends the wait, and a lone connection is never held.
   if (!batch_accepts_only_ || more_accepts_ || batch_.events.size() >= kFlushEvents) return 0;

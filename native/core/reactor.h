@@ -123,7 +123,7 @@ class Reactor {
   static constexpr size_t kWriteBudget = 1024 * 1024;
   static constexpr size_t kArenaSize = 256 * 1024;
   static constexpr size_t kMaxOutboxBytes = 32 * 1024 * 1024;  // then stop reading until JS drains
-  // Accept storms (see accept_hold_ms()): more than kStormAccepts accepted connections within
+  // Accept storms (see accept_hold_ms()): kStormAccepts or more accepted connections within
   // one to two kStormSlotMs slots make a storm; then accept-only batches wait up to
   // kAcceptHoldMs, up to kFlushEvents events, before JS is woken.
   static constexpr uint64_t kStormSlotMs = 8;
