@@ -16,6 +16,11 @@ export interface Binding {
     requestPump?: () => void): void;
   /** Continues a delivery that requestPump announced. Absent on backends that never ask. */
   pump?(): void;
+  /**
+   * Joins the reactor threads, synchronously; sockets are left for the OS. Called from process
+   * 'exit'. Absent on backends without threads of their own.
+   */
+  shutdown?(): void;
   configure(threads: number): boolean;
   threads(): number;
   ref(on: boolean): void;

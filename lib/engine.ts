@@ -118,6 +118,9 @@ export function binding(): Binding {
     // A delivery over budget continues from setImmediate: after this turn's timers and I/O.
     const pump = (): void => { b.pump?.(); };
     b.init(onEvents, () => { setImmediate(pump); });
+    // process.exit() and a fatal exception skip the addon's cleanup hook: stop the reactors here,
+    // before Node exits, so no thread is killed mid-syscall (see Shutdown in native/addon).
+    if (b.shutdown) process.once('exit', () => { b.shutdown!(); });
     native = b;
   }
   return native;

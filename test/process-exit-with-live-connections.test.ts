@@ -13,6 +13,14 @@ describe('process exit with live connections', () => {
     expect(await c.exited).toBe(0);
   });
 
+  it('an exit handler that runs after myriad stopped its reactors can still call the API', async () => {
+    const c = child('exit-with-live-connections.js', ['exit-then-use', N]);
+    await c.message((x) => x.event === 'busy');
+    expect(await c.exited).toBe(0);
+    expect(c.stderr()).toMatch(/late stats \d+/); // the child's whole output
+    expect(c.stderr()).not.toMatch(/Segmentation|Aborted|terminate called|Error:/);
+  });
+
   it('an uncaught exception while busy exits with the usual code 1, no native crash', async () => {
     const c = child('exit-with-live-connections.js', ['throw', N]);
     await c.message((x) => x.event === 'busy');

@@ -31,4 +31,18 @@ describe('worker_threads', () => {
     await w.terminate();
     await waitUntil(() => fdsAtMost(fds), 5000, 'all descriptors closed by teardown');
   });
+
+  it('process.exit() inside a worker with live connections closes them all', async () => {
+    // The worker's 'exit' joins its reactors (binding.shutdown) and leaves the sockets; the
+    // environment's teardown right after must still close every one: the process lives on.
+    const fds = fdCount();
+    const w = new Worker(join(FIXTURES, 'worker-echo.js'), { workerData: { dist: DIST, name: 'y', n: 300, exitOnMessage: true } });
+    const [m] = await once(w, 'message');
+    expect(m.ok).toBe(true);
+    if (isLinux) expect(fdCount()).toBeGreaterThan(fds + 600);
+    w.postMessage('exit');
+    const [code] = await once(w, 'exit');
+    expect(code).toBe(0);
+    await waitUntil(() => fdsAtMost(fds), 5000, 'all descriptors closed by teardown');
+  });
 });

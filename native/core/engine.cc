@@ -38,6 +38,10 @@ int Engine::start() {
   return 0;
 }
 
+void Engine::halt() {
+  for (auto& r : reactors_) r->halt();
+}
+
 void Engine::stop() {
   for (auto& r : reactors_) r->stop();
   // Reactors are gone; listeners they still watched are closed here.

@@ -36,6 +36,9 @@ class Engine {
   ~Engine();  // stops the reactors
   int start();
   void stop();
+  // Joins the reactor threads and leaves every socket open: the last step of a process that is
+  // exiting (see Reactor::halt). Verbs after it queue work nobody runs.
+  void halt();
   uint32_t threads() const { return static_cast<uint32_t>(reactors_.size()); }
   Reactor* reactor_at(uint32_t i) { return i < reactors_.size() ? reactors_[i].get() : nullptr; }
 

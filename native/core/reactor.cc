@@ -46,12 +46,19 @@ int Reactor::start() {
   return 0;
 }
 
-void Reactor::stop() {
-  if (!started_) return;
+void Reactor::halt() {
+  if (!started_ || halted_) return;
   Command c{};
   c.type = CommandType::Stop;
   post(std::move(c));
   thread_.join();
+  halted_ = true;
+}
+
+void Reactor::stop() {
+  if (!started_) return;
+  halt();
+  halted_ = false;
   started_ = false;
   // The thread is gone: this thread now owns every socket. Close them and drop what was queued.
   for (uint32_t s = 0; s < nslots_; s++) {

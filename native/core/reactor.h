@@ -138,7 +138,10 @@ class Reactor {
   Reactor& operator=(const Reactor&) = delete;
 
   int start();      // returns 0 or a portable errno
-  void stop();      // posts Stop and joins; idempotent
+  void stop();      // posts Stop and joins, then closes every socket; idempotent
+  // Posts Stop and joins, and leaves sockets and queued work where they are: for a process about
+  // to exit, which hands them back to the OS. stop() may still follow (it then only cleans up).
+  void halt();
   uint32_t index() const { return index_; }
 
   // Any thread.
@@ -226,6 +229,7 @@ class Reactor {
   uint32_t index_;
   std::thread thread_;
   bool started_ = false;
+  bool halted_ = false;  // the thread is joined (halt()); stop() has not cleaned up yet
   uint64_t now_ms_ = 0;
   BackendReactor be_;
 
