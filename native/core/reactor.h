@@ -16,8 +16,8 @@
 //     bounded amount of work per wake-up (kMaxEventsPerWait events, kReadBudget bytes read per
 //     connection, kWriteBudget bytes written per connection) and reports through the shared
 //     handlers: on_accepted(), on_connected(), on_connect_failed(), on_readable-style reads via
-//     read_space()/on_read(), on_write_progress(), fail_conn(). Level-triggered readiness (epoll)
-//     and completions (IOCP) both map onto these.
+//     read_space()/on_read(), on_write_progress(), fail_conn(). Edge-triggered readiness (epoll,
+//     with a ready list for work left over) and completions (IOCP) both map onto these.
 //  4. backend_wake() is callable from any thread and makes a sleeping backend_poll() return.
 //  5. A connection's socket is closed only by backend_close(), which also forgets any pending
 //     kernel state for it; after it the slot stays reserved (state kClosed) until JS releases it.
@@ -217,7 +217,7 @@ class Reactor {
   void backend_hold_accepts(bool hold);
   void backend_connect(ConnectRequest* req, uint64_t request_id);
   void backend_flush(Conn* c);            // write what the queue holds, as far as the kernel takes
-  void backend_update_interest(Conn* c);  // reading on/off (flags), writing on/off (queue)
+  void backend_update_interest(Conn* c);  // after a change of flags or queue: (re)arm or resume I/O
   void backend_shutdown_write(Conn* c);
   void backend_close(Conn* c);
   void backend_set_nodelay(Conn* c, bool on);

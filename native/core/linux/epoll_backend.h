@@ -10,8 +10,15 @@ namespace myriad {
 
 struct Listener;
 
+// A connection's socket joins the epoll set once, edge-triggered for both directions, and never
+// changes its registration (close() takes it out): no epoll_ctl per state change. An edge is
+// reported once, so what it said is kept here until a syscall says otherwise.
 struct BackendConn {
-  uint32_t events = 0;  // the epoll mask registered now; 0 = not in the epoll set
+  bool registered = false;  // in the epoll set (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+  bool readable = false;    // input came (data, FIN, error) and no read has found it empty since
+  bool writable = false;    // the last write was taken in full, or EPOLLOUT came since one was not
+  bool queued = false;      // on BackendReactor::ready
+  bool hup = false;         // EPOLLRDHUP/EPOLLHUP came: a FIN waits behind the data, if any
 };
 
 struct BackendListener {
@@ -38,6 +45,11 @@ struct BackendReactor {
     uint32_t idx;
   };
   std::vector<Held> held;
+  // Connections with work left after their turn (a read that filled its budget, a flush that
+  // used its budget, reading switched back on with input waiting): served once per pass, in
+  // order, so a busy connection cannot starve the others. Tokens (slot + generation).
+  std::vector<uint64_t> ready;
+  std::vector<uint64_t> pass;  // the ready list being served (swapped, to reuse both buffers)
 };
 
 }  // namespace myriad

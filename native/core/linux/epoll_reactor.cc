@@ -1,5 +1,6 @@
-// epoll_reactor.cc - the Linux backend: level-triggered epoll, non-blocking sockets, accept4 in
-// batches, sendmsg with gathered buffers and MSG_NOSIGNAL. Implements the [backend] methods of
+// epoll_reactor.cc - the Linux backend: epoll (connections edge-triggered, registered once;
+// listeners level-triggered with EPOLLEXCLUSIVE), non-blocking sockets, accept4 in batches,
+// sendmsg with gathered buffers and MSG_NOSIGNAL. Implements the [backend] methods of
 // reactor.h; all state-machine decisions stay in reactor.cc.
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -66,6 +67,61 @@ void close_socket(sock_t s) {
   if (s >= 0) (void)close(s);
 }
 
+// What the connection handling shares between an epoll event and a pass of the ready list.
+class EpollAccess {
+ public:
+  static bool reading_on(const Conn* c) {
+    return (c->flags & (kConnecting | kReadEof | kPaused | kThrottled)) == 0;
+  }
+
+  // Queues c for the next pass if it has work it could do now: input waiting with reading on,
+  // or queued data with a socket that takes it.
+  static void schedule(Reactor& r, Conn* c) {
+    if (c->be.queued || (c->flags & kClosed) != 0) return;
+    if ((c->be.readable && reading_on(c)) || (c->be.writable && !c->wq.empty())) {
+      c->be.queued = true;
+      r.be_.ready.push_back(make_token(TokenKind::Conn, c->slot, c->gen));
+    }
+  }
+
+  // One turn of an established connection: at most one read (kReadBudget), then a flush if the
+  // socket takes writes; what is left waits for the next pass (schedule).
+  static void serve(Reactor& r, Conn* c) {
+    if (c->be.readable && reading_on(c) && r.reading_allowed(c)) {
+      size_t room = 0;
+      uint8_t* p = r.read_space(&room);
+      if (p == nullptr) {
+        r.fail_conn(c, err_nomem(), Syscall::Read);
+        return;
+      }
+      const ssize_t n = recv(c->fd, p, room, 0);
+      if (n >= 0) {
+        // Less than asked for: the socket is empty now, and new input will be a new edge. A FIN
+        // that came with the data is not: recv() returns the data first, and 0 only next time.
+        if (n == 0 || (static_cast<size_t>(n) < room && !c->be.hup)) c->be.readable = false;
+        r.on_read(c, static_cast<size_t>(n));
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->be.readable = false;
+      } else if (errno != EINTR) {
+        r.fail_conn(c, -errno, Syscall::Read);
+        return;
+      }
+      if ((c->flags & kClosed) != 0) return;
+    }
+    if (c->be.writable && !c->wq.empty()) {
+      r.backend_flush(c);  // schedules what its budget left
+      return;
+    }
+    schedule(r, c);
+  }
+
+  static Conn* live(Reactor& r, uint64_t token) {
+    Conn* c = r.slot(token_slot(token));
+    if (c == nullptr || (c->gen & 0xffffffu) != token_gen(token) || (c->flags & kLive) == 0) return nullptr;
+    return c;
+  }
+};
+
 int Reactor::backend_init() {
   be_.epfd = epoll_create1(EPOLL_CLOEXEC);
   if (be_.epfd < 0) return -errno;
@@ -115,10 +171,15 @@ void Reactor::backend_poll(int timeout_ms) {
     }
   }
 
+  // Connections left with work wait for no event: look, serve what came, then serve them.
+  be_.pass.clear();
+  be_.pass.swap(be_.ready);
+  if (!be_.pass.empty()) timeout_ms = 0;
+
   epoll_event evs[kMaxEventsPerWait];
   const int n = epoll_wait(be_.epfd, evs, kMaxEventsPerWait, timeout_ms);
-  if (n < 0) return;  // EINTR; nothing else can fail on a valid epoll fd and buffer
   now_ms_ = now_ms();
+  // n < 0: EINTR; nothing else can fail on a valid epoll fd and buffer.
   for (int i = 0; i < n; i++) {
     const uint64_t token = evs[i].data.u64;
     const uint32_t mask = evs[i].events;
@@ -162,8 +223,11 @@ void Reactor::backend_poll(int timeout_ms) {
         break;
       }
       case TokenKind::Conn: {
-        Conn* c = slot(token_slot(token));
-        if (c == nullptr || (c->gen & 0xffffffu) != token_gen(token) || (c->flags & kLive) == 0) break;
+        Conn* c = EpollAccess::live(*this, token);
+        if (c == nullptr) break;
+        if ((mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) c->be.readable = true;
+        if ((mask & EPOLLOUT) != 0) c->be.writable = true;
+        if ((mask & (EPOLLRDHUP | EPOLLHUP)) != 0) c->be.hup = true;
         if ((c->flags & kConnecting) != 0) {
           if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) break;
           // A failed connect always sets the socket's error, which epoll reports as EPOLLERR:
@@ -174,7 +238,7 @@ void Reactor::backend_poll(int timeout_ms) {
           } else if (!local_endpoint(c->fd, &c->local)) {
             on_connect_failed(c, -errno, Syscall::Getsockname);
           } else {
-            on_connected(c);
+            on_connected(c);  // schedules a turn if data or writes already wait
           }
           break;
         }
@@ -185,26 +249,17 @@ void Reactor::backend_poll(int timeout_ms) {
             break;
           }
         }
-        if ((mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) != 0 &&
-            (c->flags & (kReadEof | kPaused | kThrottled)) == 0 && reading_allowed(c)) {
-          size_t room = 0;
-          uint8_t* p = read_space(&room);
-          if (p == nullptr) {
-            fail_conn(c, err_nomem(), Syscall::Read);
-            break;
-          }
-          // One read per wake-up: a busy connection waits for the next turn (level-triggered).
-          const ssize_t r = recv(c->fd, p, room, 0);
-          if (r >= 0)
-            on_read(c, static_cast<size_t>(r));
-          else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            fail_conn(c, -errno, Syscall::Read);
-          if ((c->flags & kClosed) != 0) break;
-        }
-        if ((mask & EPOLLOUT) != 0 && !c->wq.empty()) backend_flush(c);
+        if (!c->be.queued) EpollAccess::serve(*this, c);  // else its turn in the pass comes
         break;
       }
     }
+  }
+
+  for (uint64_t token : be_.pass) {
+    Conn* c = EpollAccess::live(*this, token);
+    if (c == nullptr || !c->be.queued) continue;
+    c->be.queued = false;
+    EpollAccess::serve(*this, c);
   }
 }
 
@@ -360,6 +415,7 @@ void Reactor::backend_connect(ConnectRequest* req, uint64_t request_id) {
 }
 
 void Reactor::backend_flush(Conn* c) {
+  if (!c->be.writable) return;  // the buffer was full: EPOLLOUT's edge brings the next turn
   size_t budget = kWriteBudget;
   while (!c->wq.empty() && budget > 0) {
     iovec iov[kMaxIov];
@@ -375,40 +431,42 @@ void Reactor::backend_flush(Conn* c) {
     const ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->be.writable = false;
+        break;
+      }
       fail_conn(c, -errno, Syscall::Write);
       return;
     }
     on_write_progress(c, static_cast<size_t>(w));
     if ((c->flags & kClosed) != 0) return;
-    if (static_cast<size_t>(w) < want) break;  // the socket buffer is full
+    if (static_cast<size_t>(w) < want) {
+      c->be.writable = false;  // the socket buffer is full: EPOLLOUT comes when it has room
+      break;
+    }
     budget = budget > static_cast<size_t>(w) ? budget - static_cast<size_t>(w) : 0;
   }
-  backend_update_interest(c);
+  EpollAccess::schedule(*this, c);  // the budget ran out with data left: the next pass goes on
 }
 
 void Reactor::backend_update_interest(Conn* c) {
   if ((c->flags & kClosed) != 0 || c->fd < 0) return;
-  uint32_t want = 0;
-  if ((c->flags & (kConnecting | kReadEof | kPaused | kThrottled)) == 0) want |= EPOLLIN | EPOLLRDHUP;
-  if ((c->flags & kConnecting) != 0 || !c->wq.empty()) want |= EPOLLOUT;
-  if (want == c->be.events) return;
-  int op;
-  if (want == 0)
-    op = EPOLL_CTL_DEL;  // out of the set: no level-triggered HUP spinning while nothing is wanted
-  else if (c->be.events == 0)
-    op = EPOLL_CTL_ADD;
-  else
-    op = EPOLL_CTL_MOD;
+  if (c->be.registered) {
+    // Reading or writing may have just become possible (connected, resumed, caught up).
+    EpollAccess::schedule(*this, c);
+    return;
+  }
   epoll_event ev{};
-  ev.events = want;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = make_token(TokenKind::Conn, c->slot, c->gen);
-  if (epoll_ctl(be_.epfd, op, c->fd, &ev) != 0) {
-    c->be.events = 0;
+  if (epoll_ctl(be_.epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
     fail_conn(c, -errno, Syscall::EpollCtl);
     return;
   }
-  c->be.events = want;
+  // What is ready already is reported by the next epoll_wait. An accepted socket can take
+  // writes at once (a full buffer would say so with EAGAIN, and epoll with an edge later).
+  c->be.registered = true;
+  c->be.writable = (c->flags & kConnecting) == 0;
 }
 
 void Reactor::backend_shutdown_write(Conn* c) {
@@ -424,7 +482,7 @@ void Reactor::backend_close(Conn* c) {
   // close() also takes the descriptor out of the epoll set (we never dup sockets).
   close_socket(c->fd);
   c->fd = kInvalidSock;
-  c->be.events = 0;
+  c->be = BackendConn{};  // a token still on the ready list fails the generation check
 }
 
 void Reactor::backend_set_nodelay(Conn* c, bool on) {
