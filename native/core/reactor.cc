@@ -632,7 +632,16 @@ bool Reactor::reading_allowed(Conn* c) {
   // JS is behind: stop reading this connection until it has drained the outbox.
   c->flags |= kThrottled;
   throttled_.push_back(c->slot);
-  has_throttled_.store(true, std::memory_order_release);
+  // Store, then look again (seq_cst here and in drain(): one side sees the other). JS may have
+  // drained the outbox since the check above and found no throttled reader to resume; then no
+  // drain may come again (these readers were the only traffic), so resume from here.
+  has_throttled_.store(true, std::memory_order_seq_cst);
+  if (outbox_bytes_.load(std::memory_order_seq_cst) <= kMaxOutboxBytes / 2 &&
+      has_throttled_.exchange(false, std::memory_order_acq_rel)) {
+    Command r{};
+    r.type = CommandType::ResumeReading;
+    post(std::move(r));
+  }
   backend_update_interest(c);
   return false;
 }
@@ -783,9 +792,9 @@ void Reactor::take_batches(std::vector<Batch>& out, size_t& budget, bool at_leas
       taken++;
     }
     outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(taken));
-    outbox_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    outbox_bytes_.fetch_sub(bytes, std::memory_order_seq_cst);
   }
-  if (has_throttled_.load(std::memory_order_acquire) &&
+  if (has_throttled_.load(std::memory_order_seq_cst) &&
       outbox_bytes_.load(std::memory_order_relaxed) <= kMaxOutboxBytes / 2 &&
       has_throttled_.exchange(false, std::memory_order_acq_rel)) {
     Command c{};

@@ -12,13 +12,16 @@ struct Listener;
 
 // A connection's socket joins the epoll set once, edge-triggered for both directions, and never
 // changes its registration (close() takes it out): no epoll_ctl per state change. An edge is
-// reported once, so what it said is kept here until a syscall says otherwise.
+// reported once, so what it said is kept here until a syscall says otherwise. (A paused or
+// throttled connection stays in the set: its input still wakes the reactor until the receive
+// window fills, and a reset reaches it at once.)
 struct BackendConn {
-  bool registered = false;  // in the epoll set (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+  bool registered = false;  // in the epoll set (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET)
   bool readable = false;    // input came (data, FIN, error) and no read has found it empty since
   bool writable = false;    // the last write was taken in full, or EPOLLOUT came since one was not
   bool queued = false;      // on BackendReactor::ready
   bool hup = false;         // EPOLLRDHUP/EPOLLHUP came: a FIN waits behind the data, if any
+  bool urgent = false;      // EPOLLPRI came: a read may stop short at the urgent mark
 };
 
 struct BackendListener {

@@ -98,10 +98,13 @@ class EpollAccess {
       if (n >= 0) {
         // Less than asked for: the socket is empty now, and new input will be a new edge. A FIN
         // that came with the data is not: recv() returns the data first, and 0 only next time.
-        if (n == 0 || (static_cast<size_t>(n) < room && !c->be.hup)) c->be.readable = false;
+        // Nor is data behind an urgent mark (MSG_OOB), where recv() stops short: read on until
+        // EAGAIN says empty.
+        if (n == 0 || (static_cast<size_t>(n) < room && !c->be.hup && !c->be.urgent)) c->be.readable = false;
         r.on_read(c, static_cast<size_t>(n));
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         c->be.readable = false;
+        c->be.urgent = false;
       } else if (errno != EINTR) {
         r.fail_conn(c, -errno, Syscall::Read);
         return;
@@ -225,9 +228,10 @@ void Reactor::backend_poll(int timeout_ms) {
       case TokenKind::Conn: {
         Conn* c = EpollAccess::live(*this, token);
         if (c == nullptr) break;
-        if ((mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) c->be.readable = true;
+        if ((mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) c->be.readable = true;
         if ((mask & EPOLLOUT) != 0) c->be.writable = true;
         if ((mask & (EPOLLRDHUP | EPOLLHUP)) != 0) c->be.hup = true;
+        if ((mask & EPOLLPRI) != 0) c->be.urgent = true;
         if ((c->flags & kConnecting) != 0) {
           if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) break;
           // A failed connect always sets the socket's error, which epoll reports as EPOLLERR:
@@ -238,7 +242,8 @@ void Reactor::backend_poll(int timeout_ms) {
           } else if (!local_endpoint(c->fd, &c->local)) {
             on_connect_failed(c, -errno, Syscall::Getsockname);
           } else {
-            on_connected(c);  // schedules a turn if data or writes already wait
+            c->be.writable = true;  // connected: the socket takes writes
+            on_connected(c);        // schedules a turn if data or writes already wait
           }
           break;
         }
@@ -457,7 +462,7 @@ void Reactor::backend_update_interest(Conn* c) {
     return;
   }
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = make_token(TokenKind::Conn, c->slot, c->gen);
   if (epoll_ctl(be_.epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
     fail_conn(c, -errno, Syscall::EpollCtl);
