@@ -30,6 +30,21 @@ export interface Binding {
   connect(req: number, host: string, port: number, localHost: string | null, localPort: number,
     portLo: number, portHi: number, timeoutMs: number, owner: number, flags: number,
     keepAliveDelayMs: number, idleTimeoutMs: number, maxBuffered: number, slowPolicy: number): void;
+  /**
+   * connectMany() carried out by the reactors: quotas[i] connections from sources[i] (null: no
+   * pool, one quota, the kernel picks the source), at most `cap` in flight; the next attempt
+   * starts as one settles, with no round trip to JS. Connected carries the source index + 1 in
+   * `b`, ConnectFailed's `b` is syscall + 256 * (source index + 1); each of the returned number of
+   * shares ends with one DialPlanDone (a = attempts failed unstarted: no usable source left).
+   * Absent on backends that dial one connect() at a time (node:net).
+   */
+  dialPlan?(req: number, host: string, port: number, sources: string[] | null, quotas: number[], cap: number,
+    portLo: number, portHi: number, timeoutMs: number, owner: number, flags: number,
+    keepAliveDelayMs: number, idleTimeoutMs: number, maxBuffered: number, slowPolicy: number): number;
+  /** Allows `more` attempts of the plan in flight. */
+  dialPlanCredit?(req: number, more: number): void;
+  /** The call is settled: start nothing more (what is in flight still reports). */
+  dialPlanCancel?(req: number): void;
   write(id: number, data: Uint8Array | string, highWaterMark: number): number;
   end(id: number, data?: Uint8Array | string): void;
   destroy(id: number): void;
@@ -117,6 +132,7 @@ export const enum Ev {
   ListenFailed = 11,
   ListenerClosed = 12,
   AcceptError = 13,
+  DialPlanDone = 14,
 }
 
 let binding: Binding | undefined;

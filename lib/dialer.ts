@@ -8,16 +8,23 @@
 // at connect() time instead of reserving one port per source address.
 //
 // The connect path is lean, since a connect storm runs it tens of thousands of times a second:
-// connect() and connectMany() calls wait their turn in one FIFO (a linked list); a connectMany()
-// call is ONE entry that hands out its attempts as connect slots free up, so at most maxPending
-// attempts exist at any time whatever the count, and their records are reused. An attempt is the
-// engine's callback object itself (no promise, no closure); its destination and source pool are
-// looked up once per call, not per attempt; the clock is read only while a source is being skipped.
+// connect() and connectMany() calls wait their turn in one FIFO (a linked list). On a backend with
+// dial plans (the native one), a connectMany() at the head of the line is handed to the reactors
+// whole (a Plan): JS decides how many connections come from which source (waterFill, the same
+// rule as pickSource), the reactors start each next attempt as one settles, and JS only handles
+// the connections as they arrive; the plan holds min(cap, unsettled) of the maxPending slots and
+// gets the slots others free while it still has attempts to start. Elsewhere (node:net) a
+// connectMany() call is ONE entry that hands out its attempts as connect slots free up, so at
+// most maxPending attempts exist at any time whatever the count, and their records are reused.
+// An attempt is the engine's callback object itself (no promise, no closure); its destination and
+// source pool are looked up once per call, not per attempt; the clock is read only while a source
+// is being skipped.
 import { Flag, type Binding } from './binding';
 import { parseEndpoint, parseIp, type Endpoint, type EndpointInput } from './address';
 import { Connection } from './connection';
 import {
-  awaitConnect, binding, connectionsOf, errorFromNative, newOwnerId, newRequestId, type ConnectWaiter, type Owner,
+  awaitConnect, binding, connectionsOf, endConnectWait, errorFromNative, newOwnerId, newRequestId, type ConnectWaiter,
+  type Owner,
 } from './engine';
 import {
   abortError, errnoOf, invalidArgType, invalidArgValue, outOfRange, validateFunction, validateInt, validateObject,
@@ -164,6 +171,8 @@ class Batch extends Request {
   failures = 0;
   firstError: Error | undefined = undefined;
   progressQueued = false;
+  /** Set when the reactors carry the call out (Dialer._startPlan). */
+  plan: Plan | undefined = undefined;
 
   constructor(route: Route, readonly count: number, readonly onProgress: ((e: number, f: number) => void) | undefined,
     readonly resolve: (conns: Connection[]) => void, readonly reject: (err: Error) => void) {
@@ -204,6 +213,11 @@ class Batch extends Request {
     this.finish();
   }
 
+  override settle(): void {
+    super.settle();
+    this.plan?.cancel();
+  }
+
   finish(): void {
     this.settle();
     if (this.conns.length === 0 && this.count > 0) this.reject(this.firstError!);
@@ -239,6 +253,76 @@ class Attempt implements ConnectWaiter {
   failed(errno: number, syscall: string): void {
     this.dialer._failed(this, errno, syscall);
   }
+}
+
+// A connectMany() carried out by the reactors (Binding.dialPlan): JS decided how many connections
+// come from which source (waterFill), the reactors start each next attempt the moment one settles.
+// The engine's waiter for the call's request id, for all its events.
+class Plan implements ConnectWaiter {
+  /** Connect slots the plan holds of the dialer's maxPending: min(cap, attempts unsettled). */
+  reserved: number;
+  /** The pool's sources the plan uses, by the reactors' source index (undefined: no pool). */
+  sources: SourceSlot[] | undefined = undefined;
+  private _cancelled = false;
+
+  constructor(readonly dialer: Dialer, readonly batch: Batch, readonly id: number,
+    /** Attempts allowed in flight (raised by credits as slots free up). */ public cap: number,
+    /** Attempts whose outcome has not come yet. */ public unsettled: number,
+    /** Shares (one per reactor) that have not reported DialPlanDone. */ public shares: number) {
+    this.reserved = Math.min(cap, unsettled);
+  }
+
+  connected(id: number, source: number): void {
+    this.dialer._planConnected(this, id, source);
+  }
+
+  failed(errno: number, syscall: string, source: number): void {
+    this.dialer._planFailed(this, errno, syscall, source);
+  }
+
+  planDone(unstartedFailed: number): void {
+    this.dialer._planDone(this, unstartedFailed);
+  }
+
+  /** The call settled (done or aborted): the reactors start nothing more. */
+  cancel(): void {
+    if (this._cancelled) return;
+    this._cancelled = true;
+    binding().dialPlanCancel!(this.id);
+  }
+}
+
+// How many of `count` new connections each source gets: the same as choosing, `count` times, the
+// source with the fewest live connections (ties to the first), computed by levels. `live` holds
+// the usable sources' counts; returns one quota per entry.
+export function waterFill(live: readonly number[], count: number): number[] {
+  const n = live.length;
+  const q = new Array<number>(n).fill(0);
+  if (n === 0 || count <= 0) return q;
+  const sorted = [...live].sort((a, b) => a - b);
+  // The level every source below it is raised to: the highest `level` with cost(level) <= count.
+  let level = sorted[0];
+  let below = 1; // sources at or below `level` (sorted[0..below-1])
+  let left = count;
+  for (;;) {
+    while (below < n && sorted[below] <= level) below++;
+    const next = below < n ? sorted[below] : Infinity;
+    const step = Math.min(next - level, Math.floor(left / below));
+    level += step;
+    left -= step * below;
+    if (level < next || step === 0) break;
+  }
+  for (let i = 0; i < n; i++) {
+    if (live[i] < level) q[i] = level - live[i];
+  }
+  // The rest (fewer than the sources at the level) goes one each to the first of them.
+  for (let i = 0; i < n && left > 0; i++) {
+    if (live[i] <= level) {
+      q[i]++;
+      left--;
+    }
+  }
+  return q;
 }
 
 // The source for the next connection to `route`: the one with the fewest live connections to it,
@@ -283,6 +367,8 @@ export class Dialer implements Owner {
   private _head: Request | undefined = undefined;
   private _tail: Request | undefined = undefined;
   private _spare: Attempt[] = [];
+  // connectMany() calls the reactors are carrying out, oldest first.
+  private _plans: Plan[] = [];
   // Destinations reached through the pool, by "host|port".
   private _routes = new Map<string, Route>();
   private _slotList: SourceSlot[] = [];
@@ -482,11 +568,25 @@ export class Dialer implements Owner {
     req.prev = req.next = undefined;
   }
 
-  // Starts attempts while there is room, in the order they were asked for.
+  // Starts attempts while there is room, in the order they were asked for. A plan with attempts
+  // not started yet is ahead of everything queued: freed slots go to it first.
   private _pump(): void {
+    for (let i = 0; i < this._plans.length && this._pending < this._maxPending; i++) {
+      const p = this._plans[i];
+      const more = Math.min(this._maxPending - this._pending, p.unsettled - p.cap);
+      if (more <= 0 || p.batch.settled) continue;
+      p.cap += more;
+      this._reserve(p);
+      binding().dialPlanCredit!(p.id, more);
+    }
     while (this._pending < this._maxPending) {
       const req = this._head;
       if (req === undefined) return;
+      if (req instanceof Batch && req.remaining === req.count && this._planned(req)) {
+        this._unqueue(req);
+        this._startPlan(req);
+        continue;
+      }
       if (--req.remaining === 0) this._unqueue(req);
       const a = this._spare.pop();
       if (a === undefined) this._launch(new Attempt(this, req));
@@ -495,6 +595,111 @@ export class Dialer implements Owner {
         this._launch(a);
       }
     }
+  }
+
+  // Whether the reactors can carry out this call: the backend has dial plans and a source tag
+  // (16 bits) can name every source.
+  private _planned(b: Batch): boolean {
+    return (this._binding ??= binding()).dialPlan !== undefined && b.route.slots.length < 0xffff;
+  }
+
+  // Hands a whole connectMany() call to the reactors. The quotas follow pickSource's rule (the
+  // fewest live first) over the sources usable now; the reactors move a source's share to the
+  // others should it fail with a source error.
+  private _startPlan(b: Batch): void {
+    const route = b.route;
+    let sources: string[] | null = null;
+    let quotas: number[];
+    let slots: SourceSlot[] | undefined;
+    if (route.slots.length === 0) {
+      quotas = [b.count];
+    } else {
+      const now = route.skipping === 0 ? 0 : Date.now();
+      slots = [];
+      for (const s of route.slots) {
+        if (s.skipUntil !== 0) {
+          if (s.skipUntil > now) continue;
+          s.skipUntil = 0;
+          route.skipping--;
+        }
+        slots.push(s);
+      }
+      if (slots.length === 0) {
+        // No source is usable now: what the call would start would find the same.
+        b.remaining = 0;
+        b.failedWith(errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: route.host, port: route.port }), b.count);
+        return;
+      }
+      sources = slots.map((s) => s.host);
+      quotas = waterFill(slots.map((s) => s.live), b.count);
+    }
+    b.remaining = 0;
+    const id = newRequestId();
+    const cap = Math.min(this._maxPending - this._pending, b.count);
+    const c = this._conn;
+    const shares = this._binding!.dialPlan!(id, route.host, route.port, sources, quotas, cap, this._portLo, this._portHi,
+      this._timeoutMs, this.ownerId, c.flags, c.keepAliveDelayMs, c.idleTimeoutMs, c.maxBuffered, c.slowPolicy);
+    const plan = new Plan(this, b, id, cap, b.count, shares);
+    plan.sources = slots;
+    b.plan = plan;
+    this._plans.push(plan);
+    this._pending += plan.reserved;
+    awaitConnect(id, plan);
+  }
+
+  // Keeps the plan's share of _pending at min(cap, unsettled).
+  private _reserve(p: Plan): void {
+    const r = p.shares === 0 ? 0 : Math.min(p.cap, p.unsettled);
+    this._pending += r - p.reserved;
+    p.reserved = r;
+  }
+
+  private _planSettled(p: Plan, n: number): void {
+    p.unsettled -= n;
+    const before = p.reserved;
+    this._reserve(p);
+    if (p.reserved < before) this._pump(); // the call's tail: slots for what waits behind it
+  }
+
+  /** @internal */
+  _planConnected(p: Plan, id: number, source: number): void {
+    const conn = new Connection(id, this);
+    this.connections++;
+    const slot = source !== 0 ? p.sources?.[source - 1] : undefined;
+    if (slot !== undefined) {
+      slot.live++;
+      this._tag(conn, slot);
+    }
+    conn._holdEventsOneTurn();
+    this._planSettled(p, 1);
+    p.batch.connected(conn);
+  }
+
+  /** @internal */
+  _planFailed(p: Plan, errno: number, syscall: string, source: number): void {
+    const slot = source !== 0 ? p.sources?.[source - 1] : undefined;
+    // The reactors report a source error only once no other source was left: skip this one for
+    // a while, as connect() would.
+    if (slot !== undefined && isSourceError(errno)) {
+      if (slot.skipUntil === 0) slot.route.skipping++;
+      slot.skipUntil = Date.now() + SKIP_MS;
+    }
+    this._planSettled(p, 1);
+    p.batch.failed(errno, syscall, slot?.host);
+  }
+
+  /** @internal */
+  _planDone(p: Plan, unstartedFailed: number): void {
+    if (unstartedFailed > 0) {
+      this._planSettled(p, unstartedFailed);
+      const route = p.batch.route;
+      p.batch.failedWith(errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: route.host, port: route.port }), unstartedFailed);
+    }
+    if (--p.shares > 0) return;
+    this._reserve(p);
+    this._plans.splice(this._plans.indexOf(p), 1);
+    endConnectWait(p.id);
+    this._pump();
   }
 
   private _recycle(a: Attempt): void {

@@ -25,8 +25,15 @@ export interface ListenWaiter {
 }
 
 export interface ConnectWaiter {
-  connected(id: number): void;
-  failed(errno: number, syscall: string): void;
+  /** `source`: a dial plan's source index + 1 (0 for a single connect). */
+  connected(id: number, source: number): void;
+  failed(errno: number, syscall: string, source: number): void;
+  /**
+   * Present on a dial plan's waiter (connectMany() carried out by the reactors), which stays
+   * registered across its events: called once per share when it is done, with the attempts it
+   * failed unstarted. The waiter calls endConnectWait() after its last share.
+   */
+  planDone?(unstartedFailed: number): void;
 }
 
 export interface ListenerWatcher {
@@ -165,6 +172,10 @@ export function awaitConnect(req: number, w: ConnectWaiter): void {
   connectWaiters.set(req, w);
   hold();
 }
+/** A dial plan's waiter is done (its last share reported). */
+export function endConnectWait(req: number): void {
+  if (connectWaiters.delete(req)) unhold();
+}
 export function watchListener(listenerId: number, w: ListenerWatcher): void {
   listenerWatchers.set(listenerId, w);
 }
@@ -221,19 +232,26 @@ function dispatch(type: number, id: number, a: number, b: number, arena: Buffer 
         binding().destroy(id);
         return;
       }
-      connectWaiters.delete(a);
-      unhold();
-      w.connected(id);
+      if (w.planDone === undefined) {
+        connectWaiters.delete(a);
+        unhold();
+      }
+      w.connected(id, b);
       return;
     }
     case Ev.ConnectFailed: {
       const w = connectWaiters.get(id);
       if (w === undefined) return;
-      connectWaiters.delete(id);
-      unhold();
-      w.failed(a, syscallName(b));
+      if (w.planDone === undefined) {
+        connectWaiters.delete(id);
+        unhold();
+      }
+      w.failed(a, syscallName(b % 256), Math.floor(b / 256));
       return;
     }
+    case Ev.DialPlanDone:
+      connectWaiters.get(id)?.planDone?.(a);
+      return;
     case Ev.End:
       connectionById(id)?._onEnd();
       return;

@@ -40,6 +40,30 @@ describe('connectMany: bounded attempts in flight, one FIFO with connect(), abor
     await server.close({ destroyConnections: true });
   });
 
+  it('gives a connectMany() that started behind connect() calls their slots as they settle', async () => {
+    const server = await listen({ endpoints: ['127.0.0.1:0'] });
+    const d = new Dialer({ maxPending: 8 });
+    const singles = Array.from({ length: 7 }, () => d.connect(server.endpoints[0]));
+    let singlesDone = false;
+    void Promise.all(singles).then(() => { singlesDone = true; });
+    let most = 0;
+    let mostAfterSingles = 0;
+    const many = d.connectMany(server.endpoints[0], 2000, { onProgress: () => {
+      most = Math.max(most, d.pending);
+      if (singlesDone) mostAfterSingles = Math.max(mostAfterSingles, d.pending);
+    } });
+    expect(d.pending).toBe(8); // 7 connect() calls and the one slot left, for the connectMany()
+    const conns = await many;
+    expect(conns.length).toBe(2000);
+    expect(most).toBeLessThanOrEqual(8);
+    expect(mostAfterSingles).toBe(8); // every slot the connect() calls freed went to it
+    const ones = await Promise.all(singles);
+    expect(d.pending).toBe(0);
+    expect(d.connections).toBe(2007);
+    await Promise.all([...conns, ...ones].map(closed));
+    await server.close({ destroyConnections: true });
+  });
+
   it('serves connect() calls made behind a connectMany() and drops an aborted one from the queue', async () => {
     const server = await listen({ endpoints: ['127.0.0.1:0'] });
     const d = new Dialer({ maxPending: 2 });

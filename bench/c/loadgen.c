@@ -14,7 +14,10 @@
 // connection keeps a ring of the send times of its outstanding messages (at most P); an echoed
 // message completes the oldest one (TCP keeps order). Latencies inside the measurement window go
 // into a 1-us histogram; the JSON line gains lat_p50_us, lat_p99_us, lat_max_us. And a "window:"
-// line when the echo measurement window opens (for CPU sampling). Nothing else differs.
+// line when the echo measurement window opens (for CPU sampling). And, in connect mode, the
+// CLOCK_MONOTONIC times of its start and of its last connection (start_mono_s, end_mono_s), so
+// several processes' wall time can be read across them, and its CPU time by then (cpu_user_s,
+// cpu_sys_s). Nothing else differs.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +48,7 @@ static long opened, connecting, estab, failed, completed, estab_at_first_err = -
 static int first_err;
 static long err_by[256];
 static double t_start, t_all = -1, t_win0 = -1;
+static struct rusage ru_all;  // the process's CPU time when the last connection was established
 static uint64_t msgs, msgs_win0;
 static double *rfirst, *rdone; static long *rcount;
 static volatile sig_atomic_t stop;
@@ -162,7 +166,7 @@ static void on_event(int fd, uint32_t ev) {
     }
     if (!(ev & EPOLLOUT)) return;
     c->state = S_ESTAB; connecting--; live++; estab++; c->tx = 0; c->rhead = c->rcount = 0;
-    if (estab == N && t_all < 0) t_all = now();
+    if (estab == N && t_all < 0) { t_all = now(); getrusage(RUSAGE_SELF, &ru_all); }
     if (mode == M_CHURN) { shutdown(fd, SHUT_WR); c->state = S_CLOSING; }
     if (mode == M_ECHO) { c->owed = P * S; flush_owed(fd); if (c->state == S_FREE) return; }
   } else if (ev & EPOLLOUT && mode == M_ECHO) flush_owed(fd);
@@ -193,7 +197,9 @@ static void report(int timed_out) {
   }
   if (mode == M_CONNECT) printf(",\"time_s\":%.4f", t - t_start);
   if (mode == M_CONNECT && t_all > 0)
-    printf(",\"time_to_all_established_s\":%.4f,\"conns_per_s\":%.0f", t_all - t_start, N / (t_all - t_start));
+    printf(",\"time_to_all_established_s\":%.4f,\"conns_per_s\":%.0f,\"start_mono_s\":%.6f,\"end_mono_s\":%.6f,"
+           "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f", t_all - t_start, N / (t_all - t_start), t_start, t_all,
+           ru_all.ru_utime.tv_sec + ru_all.ru_utime.tv_usec / 1e6, ru_all.ru_stime.tv_sec + ru_all.ru_stime.tv_usec / 1e6);
   if (mode == M_CHURN)
     printf(",\"concurrency\":%ld,\"secs\":%.3f,\"completed\":%ld,\"conns_per_s\":%.0f", conc, t - t_start, completed,
            completed / (t - t_start));

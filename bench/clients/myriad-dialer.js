@@ -3,9 +3,12 @@
 // Dialer.connectMany() to ONE endpoint over a pool of source addresses, then hold.
 //   node --expose-gc myriad-dialer.js -t 127.0.0.1:9000 -n 15000 [-s 127.0.0.1,127.0.0.2,...]
 //        [--backend native|net] [--threads 1|N|default] [--max-pending 1024] [--warm 1000] [--wait-go] [--hold-seconds 60]
+//        [--memory] [--settle]
 // --warm N: open and close N connections first, then take the memory baseline (see BENCHMARKS.md).
 // --wait-go: print {"event":"ready"} and start when "go" arrives on stdin (so several processes
-// start together). Output: JSON lines ready / baseline / done / memory.
+// start together). --memory (or --settle): measure memory after connectMany (full GCs; off by
+// default, since a process done early would run them while the others still connect).
+// Output: JSON lines ready / baseline / done / memory.
 const { parseArgs } = require('node:util');
 const { join } = require('node:path');
 const m = require(process.env.MYRIAD_DIST || join(__dirname, '..', '..', 'dist', 'index.js'));
@@ -22,6 +25,9 @@ const { values: o } = parseArgs({
     'wait-go': { type: 'boolean', default: false },
     'hold-seconds': { type: 'string', default: '120' },
     settle: { type: 'boolean', default: false }, // measure memory once V8 has shrunk its heap (idle scenario)
+    // Measure memory after connectMany (full GCs). Off by default: in the connect scenario a
+    // process that is done early would run them while the others still connect.
+    memory: { type: 'boolean', default: false },
   },
 });
 const emit = (obj) => process.stdout.write(JSON.stringify({ tool: 'myriad-dialer', backend: o.backend, ...obj }) + '\n');
@@ -70,6 +76,7 @@ function waitGo() {
   emit({ event: 'baseline', rss_kb: Math.round(base.rss / 1024) });
   await waitGo();
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let failed = 0, error;
   try {
     held = await dialer.connectMany(o.target, N, { onProgress: (e, f) => { failed = f; } });
@@ -77,10 +84,16 @@ function waitGo() {
     error = { code: err.code, message: err.message };
     failed = N;
   }
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const t1 = process.hrtime.bigint();
+  const secs = Number(t1 - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   emit({ event: 'done', n: N, established: held.length, failed, time_s: +secs.toFixed(4), conns_per_s: Math.round(held.length / secs),
-    first_error: error?.code, sources: sources?.length ?? 0 });
+    first_error: error?.code, sources: sources?.length ?? 0,
+    // CLOCK_MONOTONIC (what uv_hrtime reads), comparable across processes and with the C loadgen's
+    start_mono_s: Number(t0) / 1e9, end_mono_s: Number(t1) / 1e9,
+    cpu_user_s: cpu.user / 1e6, cpu_sys_s: cpu.system / 1e6 });
   const n = held.length;
+  if (!o.memory && !o.settle) return setTimeout(() => process.exit(0), Number(o['hold-seconds']) * 1000);
   await sleep(100);
   const mm = mem();
   const ms = o.settle ? await settledMemory() : undefined;

@@ -90,6 +90,7 @@ export function startLoadgen(args, opts = {}) {
 /**
  * Starts a dialer process: impl myriad | myriad-net | node | c (the loadgen in connect mode).
  * opts: n, sources (comma list; node ignores it: default source), warm, waitGo, cpu, maxPending, settle,
+ *   memory (myriad: measure memory after connectMany; settle implies it),
  *   threads (myriad's reactor threads: a number, or 'default' for the library's default, one per CPU; default 1).
  */
 export function startDialer(impl, opts) {
@@ -103,6 +104,7 @@ export function startDialer(impl, opts) {
   else args.push('--backend', impl === 'myriad' ? 'native' : 'net', '--max-pending', String(opts.maxPending ?? 1024), ...(opts.sources ? ['-s', opts.sources] : []));
   if (opts.waitGo) args.push('--wait-go');
   if (opts.settle) args.push('--settle');
+  if (opts.memory && impl !== 'node') args.push('--memory');
   if (opts.threads !== undefined && impl !== 'node') args.push('--threads', String(opts.threads));
   return new Proc(process.execPath, args, { cpu: opts.cpu ?? undefined, timeoutS: opts.timeoutS ?? 200, name: `${impl} dialer` });
 }

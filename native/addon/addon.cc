@@ -360,6 +360,72 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dialPlan(requestId, host, port, sources|null, quotas, cap, portLo, portHi, timeoutMs, owner, flags,
+//          keepAliveDelayMs, idleTimeoutMs, maxBuffered, slowPolicy) -> shares
+// connectMany(): quotas[i] connections from sources[i] (with no pool: sources null, quotas [count],
+// the kernel picks the source), at most cap in flight. Each share reports DialPlanDone once.
+Napi::Value StartDialPlan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Engine* e = engine_of(info);
+  if (e == nullptr) return env.Undefined();
+  myriad::DialPlan plan;
+  plan.id = arg_id(info, 0);
+  if (!parse_endpoint(info[1], arg_u32(info, 2), &plan.base.remote)) {
+    throw_invalid(env, "connect address");
+    return env.Undefined();
+  }
+  if (!info[4].IsArray()) {
+    throw_invalid(env, "quotas");
+    return env.Undefined();
+  }
+  Napi::Array quotas = info[4].As<Napi::Array>();
+  const uint32_t n = quotas.Length();
+  plan.pooled = info[3].IsArray();
+  if (n == 0 || n > 65535 || (plan.pooled && info[3].As<Napi::Array>().Length() != n) || (!plan.pooled && n != 1)) {
+    throw_invalid(env, "sources");
+    return env.Undefined();
+  }
+  plan.sources.resize(n);
+  plan.quota.resize(n);
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value q = quotas[i];
+    plan.quota[i] = q.IsNumber() ? std::min<uint32_t>(q.As<Napi::Number>().Uint32Value(), 0xffffffffu) : 0;
+    total += plan.quota[i];
+    if (plan.pooled && !parse_endpoint(info[3].As<Napi::Array>()[i], 0, &plan.sources[i])) {
+      throw_invalid(env, "local address");
+      return env.Undefined();
+    }
+  }
+  if (total > 0xffffffffu) {
+    throw_invalid(env, "quotas");
+    return env.Undefined();
+  }
+  plan.unstarted = static_cast<uint32_t>(total);
+  plan.cap = std::max<uint32_t>(1, arg_u32(info, 5));
+  plan.base.bind_no_port = true;
+  plan.base.port_lo = static_cast<uint16_t>(arg_u32(info, 6));
+  plan.base.port_hi = static_cast<uint16_t>(arg_u32(info, 7));
+  plan.base.timeout_ms = arg_u32(info, 8);
+  plan.base.owner = arg_u32(info, 9);
+  plan.base.conn = socket_options(info, arg_u32(info, 10), 11);
+  return Napi::Number::New(env, e->dial_plan(std::move(plan)));
+}
+
+// dialPlanCredit(requestId, more): JS freed `more` connect slots for the call.
+Napi::Value DialPlanCredit(const Napi::CallbackInfo& info) {
+  Engine* e = engine_of(info);
+  if (e != nullptr) e->dial_plan_credit(arg_id(info, 0), arg_u32(info, 1));
+  return info.Env().Undefined();
+}
+
+// dialPlanCancel(requestId): the call is settled; start nothing more.
+Napi::Value DialPlanCancel(const Napi::CallbackInfo& info) {
+  Engine* e = engine_of(info);
+  if (e != nullptr) e->dial_plan_cancel(arg_id(info, 0));
+  return info.Env().Undefined();
+}
+
 // write(id, data, highWaterMark) -> buffered bytes after this write
 Napi::Value Write(const Napi::CallbackInfo& info) {
   Engine* e = engine_of(info);
@@ -552,6 +618,9 @@ Napi::Object Module(Napi::Env env, Napi::Object exports) {
   exports.Set("listen", Napi::Function::New(env, Listen));
   exports.Set("closeListener", Napi::Function::New(env, CloseListener));
   exports.Set("connect", Napi::Function::New(env, Connect));
+  exports.Set("dialPlan", Napi::Function::New(env, StartDialPlan));
+  exports.Set("dialPlanCredit", Napi::Function::New(env, DialPlanCredit));
+  exports.Set("dialPlanCancel", Napi::Function::New(env, DialPlanCancel));
   exports.Set("write", Napi::Function::New(env, Write));
   exports.Set("end", Napi::Function::New(env, End));
   exports.Set("destroy", Napi::Function::New(env, IdVerb<&Engine::destroy>));

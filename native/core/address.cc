@@ -17,8 +17,10 @@ bool Endpoint::is_any() const {
   return true;
 }
 
-bool Endpoint::same_as(const Endpoint& o) const {
-  if (family != o.family || port != o.port || scope_id != o.scope_id) return false;
+bool Endpoint::same_as(const Endpoint& o) const { return port == o.port && same_address(o); }
+
+bool Endpoint::same_address(const Endpoint& o) const {
+  if (family != o.family || scope_id != o.scope_id) return false;
   const size_t n = family == 4 ? 4 : 16;
   for (size_t i = 0; i < n; i++)
     if (addr[i] != o.addr[i]) return false;

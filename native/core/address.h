@@ -18,6 +18,7 @@ struct Endpoint {
   bool is_set() const { return family != 0; }
   bool is_any() const;  // 0.0.0.0 or ::
   bool same_as(const Endpoint& o) const;  // family, address, port and zone
+  bool same_address(const Endpoint& o) const;  // family, address and zone (any port)
 };
 
 // Parses an IP literal ("127.0.0.1", "::1", "fe80::1%2"; no brackets, no names) and a port.
@@ -30,6 +31,9 @@ bool parse_host_port(const char* text, size_t len, Endpoint* out);
 // To and from the kernel's representation. to_sockaddr returns the length to pass to bind/connect.
 socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage* out);
 bool from_sockaddr(const sockaddr* sa, Endpoint* out);
+
+// The socket's own endpoint (getsockname). Implemented by the backend.
+bool socket_local_endpoint(sock_t s, Endpoint* out);
 
 // Text form of the address (no port, no brackets), as node:net reports remoteAddress.
 std::string format_ip(const Endpoint& ep);

@@ -1,6 +1,7 @@
 // engine.cc - routes verbs to reactors and gathers their event batches.
 #include "engine.h"
 
+#include <algorithm>
 #include <new>
 
 #include "errors.h"
@@ -121,6 +122,70 @@ void Engine::connect(uint64_t request_id, const ConnectRequest& req) {
   reactors_[i]->post(std::move(c));
 }
 
+uint32_t Engine::dial_plan(DialPlan&& plan) {
+  const uint32_t total = plan.unstarted;
+  const uint32_t n = std::min(std::min(threads(), std::max(plan.cap, 1u)), std::max(total, 1u));
+  const uint32_t first = next_reactor_.fetch_add(n, std::memory_order_relaxed) % threads();
+  std::vector<uint32_t>& used = plan_shares_[plan.id];
+  used.clear();
+  // Each source's quota is dealt out over the shares in turn, carrying the remainder's position
+  // on, so that every share gets floor or ceil of total / n attempts (at least one each) and of
+  // each source's quota.
+  uint32_t offset = 0;
+  std::vector<DialPlan*> shares(n, nullptr);
+  for (uint32_t r = 0; r < n; r++) {
+    auto* sh = new DialPlan();
+    sh->id = plan.id;
+    sh->base = plan.base;
+    sh->sources = plan.sources;
+    sh->usable.assign(plan.sources.size(), 1);
+    sh->quota.assign(plan.sources.size(), 0);
+    sh->pooled = plan.pooled;
+    sh->cap = plan.cap / n + (r < plan.cap % n ? 1u : 0u);
+    sh->cursor = r % std::max<uint32_t>(1, static_cast<uint32_t>(plan.sources.size()));
+    shares[r] = sh;
+  }
+  for (size_t s = 0; s < plan.quota.size(); s++) {
+    const uint32_t q = plan.quota[s];
+    for (uint32_t r = 0; r < n; r++) {
+      const uint32_t extra = ((r + n - offset) % n) < q % n ? 1u : 0u;
+      shares[r]->quota[s] = q / n + extra;
+      shares[r]->unstarted += q / n + extra;
+    }
+    offset = (offset + q % n) % n;
+  }
+  for (uint32_t r = 0; r < n; r++) {
+    const uint32_t idx = (first + r) % threads();
+    used.push_back(idx);
+    Command c{};
+    c.type = CommandType::DialPlanStart;
+    c.ptr = shares[r];
+    reactors_[idx]->post(std::move(c));
+  }
+  return n;
+}
+
+void Engine::dial_plan_credit(uint64_t plan_id, uint32_t more) {
+  auto it = plan_shares_.find(plan_id);
+  if (it == plan_shares_.end() || more == 0) return;
+  const auto& used = it->second;
+  const uint32_t n = static_cast<uint32_t>(used.size());
+  for (uint32_t k = 0; k < n; k++) {
+    const uint32_t part = more / n + (k < more % n ? 1u : 0u);
+    if (part == 0) continue;
+    // Rotate who gets the remainder, so single credits spread over the shares.
+    reactors_[used[(k + plan_credit_turn_) % n]]->post(simple(CommandType::DialPlanCredit, plan_id, part));
+  }
+  plan_credit_turn_++;
+}
+
+void Engine::dial_plan_cancel(uint64_t plan_id) {
+  auto it = plan_shares_.find(plan_id);
+  if (it == plan_shares_.end()) return;
+  for (uint32_t idx : it->second) reactors_[idx]->post(simple(CommandType::DialPlanCancel, plan_id));
+  plan_shares_.erase(it);
+}
+
 uint64_t Engine::write(uint64_t id, SharedBytes* bytes, uint64_t high_water) {
   Reactor* r = nullptr;
   Conn* c = conn(id, &r);
@@ -196,6 +261,16 @@ bool Engine::endpoints(uint64_t id, Endpoint* local, Endpoint* remote) {
   if (c == nullptr) return false;
   *local = c->local;
   *remote = c->remote;
+  if (local->port == 0 && remote->port != 0) {
+    // A dialed connection whose reactor did not ask for its port (see the Linux backend's
+    // connect completion): ask the kernel here. The one socket call made off the reactor
+    // thread, and a read-only one. The reactor clears Conn::fd before it closes the socket, and
+    // the slot is not reused before JS releases it, so an fd unchanged after the call means the
+    // call saw this connection's socket; anything else leaves the port unknown (0).
+    const sock_t fd = peek_fd(c);
+    Endpoint ep;
+    if (fd != kInvalidSock && socket_local_endpoint(fd, &ep) && peek_fd(c) == fd) *local = ep;
+  }
   return true;
 }
 

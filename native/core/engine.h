@@ -46,6 +46,12 @@ class Engine {
   void listen(uint64_t request_id, const ListenRequest& req);
   void close_listener(uint32_t listener_id);
   void connect(uint64_t request_id, const ConnectRequest& req);
+  // connectMany(): `plan` holds the whole call (quota per source, cap in flight); it is split
+  // into one share per reactor (at most cap, at most the attempt count), each carried out by
+  // its reactor alone. Returns the number of shares: each reports DialPlanDone once.
+  uint32_t dial_plan(DialPlan&& plan);
+  void dial_plan_credit(uint64_t plan_id, uint32_t more);  // `more` attempts in flight allowed
+  void dial_plan_cancel(uint64_t plan_id);                 // start nothing more (JS settled it)
   // Queues bytes; returns the connection's buffered byte count after it (0 for a bad id).
   // When that reaches `high_water`, a Drain event follows once the queue has emptied.
   uint64_t write(uint64_t id, SharedBytes* bytes, uint64_t high_water);
@@ -101,6 +107,9 @@ class Engine {
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::atomic<bool> notify_pending_{false};
   std::atomic<uint32_t> next_reactor_{0};
+  // DialPlans not cancelled yet: which reactors carry a share (JS thread only).
+  std::unordered_map<uint64_t, std::vector<uint32_t>> plan_shares_;
+  uint32_t plan_credit_turn_ = 0;
   size_t drain_from_ = 0;  // JS thread: the reactor the next drain() starts with (fairness)
   bool started_ = false;
 

@@ -82,6 +82,7 @@ ErrorName error_name(int e) {
 int err_again() { return MYRIAD_PORTABLE(EAGAIN); }
 int err_inprogress() { return MYRIAD_PORTABLE(EINPROGRESS); }
 int err_addrnotavail() { return MYRIAD_PORTABLE(EADDRNOTAVAIL); }
+int err_addrinuse() { return MYRIAD_PORTABLE(EADDRINUSE); }
 int err_timedout() { return MYRIAD_PORTABLE(ETIMEDOUT); }
 int err_canceled() { return MYRIAD_PORTABLE(ECANCELED); }
 int err_connreset() { return MYRIAD_PORTABLE(ECONNRESET); }

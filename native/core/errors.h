@@ -33,6 +33,7 @@ constexpr int kErrSlowConsumer = -100001;
 int err_again();
 int err_inprogress();
 int err_addrnotavail();
+int err_addrinuse();
 int err_timedout();
 int err_canceled();
 int err_connreset();

@@ -17,8 +17,8 @@ namespace myriad {
 
 enum class EventType : uint8_t {
   Accept = 1,        // id=conn, a=owner (server id)
-  Connected = 2,     // id=conn, a=request id
-  ConnectFailed = 3, // id=request id, a=errno, b=syscall
+  Connected = 2,     // id=conn, a=request id, b=source tag (connectMany: source index + 1; else 0)
+  ConnectFailed = 3, // id=request id, a=errno, b=syscall + 256 * source tag
   Data = 4,          // id=conn, a=arena offset, b=length
   End = 5,           // id=conn (peer sent FIN)
   Drain = 6,         // id=conn (write queue empty after write() returned false)
@@ -29,6 +29,7 @@ enum class EventType : uint8_t {
   ListenFailed = 11, // id=request id, a=errno, b=syscall
   ListenerClosed = 12, // id=listener id
   AcceptError = 13,  // id=listener id, a=errno (the listener pauses, then retries)
+  DialPlanDone = 14, // id=request id of a connectMany() share, a=attempts failed unstarted (no usable source)
 };
 
 // Four doubles: a batch of records is copied into a Float64Array with a single memcpy.
@@ -102,7 +103,32 @@ struct ConnectRequest {
   uint16_t port_lo = 0, port_hi = 0;  // IP_LOCAL_PORT_RANGE, 0 = system range
   uint32_t timeout_ms = 0;
   uint32_t owner = 0;
+  uint16_t source_tag = 0;  // a DialPlan's source index + 1; 0 for a single connect()
   SocketOptions conn;
+};
+
+// One connectMany() call's share on one reactor: quota[i] connections from sources[i], at most
+// `cap` in flight. The reactor starts the next attempt the moment one settles, with no round trip
+// to the JS thread: JS decides the plan (how many from which source), the reactor carries it out.
+// A source that fails with EADDRNOTAVAIL/EADDRINUSE (no such address, out of ports) is dropped
+// for the rest of the share: the attempt and the source's unstarted quota move to the others, and
+// once none is left the unstarted attempts fail together (DialPlanDone's count).
+// Without a pool, `sources` is one unset endpoint (the kernel picks the source) and every error
+// is the attempt's own.
+struct DialPlan {
+  uint64_t id = 0;               // JS's request id for the call
+  ConnectRequest base;           // destination and options; local and source_tag set per attempt
+  std::vector<Endpoint> sources;
+  std::vector<uint32_t> quota;   // attempts not started yet, per source
+  std::vector<uint8_t> usable;   // 0 once the source failed with a source error
+  bool pooled = false;           // sources are the caller's pool (source errors move attempts)
+  uint32_t unstarted = 0;        // sum of quota
+  uint32_t in_flight = 0;
+  uint32_t cap = 1;              // attempts in flight at most (JS raises it as slots free up)
+  uint32_t failed_unstarted = 0; // given up for want of a usable source
+  uint32_t cursor = 0;           // round-robin over the sources, so a burst spreads evenly
+  bool cancelled = false;
+  bool pumping = false;          // inside pump: failures that happen meanwhile do not recurse
 };
 
 // A socket accepted on one reactor and handed to another (backends whose listening socket can be
@@ -118,7 +144,8 @@ struct Adopted {
 enum class CommandType : uint8_t {
   Write, End, Destroy, Pause, Resume, SetNoDelay, SetKeepAlive, SetTimeout,
   Listen, AttachListener, DetachListener, Connect, Release, ResumeReading, Broadcast, Adopt,
-  SetMaxBuffered, GroupAdd, GroupDelete, GroupBroadcast, GroupClear, Stop
+  SetMaxBuffered, GroupAdd, GroupDelete, GroupBroadcast, GroupClear, DialPlanStart, DialPlanCredit,
+  DialPlanCancel, Stop
 };
 
 struct Listener;
@@ -132,7 +159,7 @@ struct Command {
   SharedBytes* bytes = nullptr;      // Write/End/Broadcast: one reference owned by the command
   void* ptr = nullptr;               // Listen: ListenRequest*, Connect: ConnectRequest*,
                                      // Attach/Detach: Listener*, Release: std::vector<uint32_t>*,
-                                     // Adopt: Adopted*
+                                     // Adopt: Adopted*, DialPlanStart: DialPlan*
 };
 
 }  // namespace myriad

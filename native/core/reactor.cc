@@ -27,6 +27,8 @@ Reactor::~Reactor() {
   // Commands posted after the thread stopped (e.g. an Adopt during Engine::stop) own resources.
   for (Command& cmd : inbox_) drop_command(cmd);
   inbox_.clear();
+  for (DialPlan* p : plans_) delete p;
+  plans_.clear();
   for (uint32_t i = 0; i < kMaxChunks; i++) delete[] chunks_[i].load(std::memory_order_relaxed);
   std::free(spare_arena_);
 }
@@ -72,6 +74,8 @@ void Reactor::stop() {
     left.swap(inbox_);
   }
   for (Command& cmd : left) drop_command(cmd);
+  for (DialPlan* p : plans_) delete p;
+  plans_.clear();
   backend_destroy();
 }
 
@@ -151,6 +155,7 @@ void Reactor::drop_command(Command& c) {
   switch (c.type) {
     case CommandType::Listen: delete static_cast<ListenRequest*>(c.ptr); break;
     case CommandType::Connect: delete static_cast<ConnectRequest*>(c.ptr); break;
+    case CommandType::DialPlanStart: delete static_cast<DialPlan*>(c.ptr); break;
     case CommandType::Release: delete static_cast<std::vector<uint32_t>*>(c.ptr); break;
     case CommandType::Adopt: {
       auto* a = static_cast<Adopted*>(c.ptr);
@@ -264,6 +269,30 @@ void Reactor::handle(Command& cmd) {
       auto* req = static_cast<ConnectRequest*>(cmd.ptr);
       backend_connect(req, cmd.arg);
       delete req;
+      break;
+    }
+    case CommandType::DialPlanStart: {
+      auto* p = static_cast<DialPlan*>(cmd.ptr);
+      plans_.push_back(p);
+      plan_pump(p);
+      break;
+    }
+    case CommandType::DialPlanCredit: {
+      DialPlan* p = plan_of(cmd.arg);
+      if (p == nullptr || p->cancelled) break;
+      p->cap += static_cast<uint32_t>(cmd.arg2);
+      plan_pump(p);
+      break;
+    }
+    case CommandType::DialPlanCancel: {
+      // JS has settled the call (aborted, or done): start nothing more. What is in flight
+      // still reports (JS destroys a late connection), then the share's DialPlanDone comes.
+      DialPlan* p = plan_of(cmd.arg);
+      if (p == nullptr) break;
+      p->cancelled = true;
+      p->unstarted = 0;
+      for (uint32_t& q : p->quota) q = 0;
+      plan_pump(p);
       break;
     }
     case CommandType::Release: {
@@ -495,6 +524,7 @@ void Reactor::release_slot(uint32_t s) {
   c->max_buffered = 0;
   c->slow_policy = SlowPolicy::Close;
   c->request_id = 0;
+  c->source_tag = 0;
   c->buffered.store(0, std::memory_order_relaxed);
   c->want_drain.store(false, std::memory_order_relaxed);
   c->local = Endpoint();
@@ -523,7 +553,7 @@ Conn* Reactor::alloc_conn(sock_t fd) {
     nslots_++;
   }
   Conn* c = slot(s);
-  c->fd = fd;
+  publish_fd(c, fd);
   c->flags = kLive;
   c->last_active_ms = now_ms_;
   return c;
@@ -583,13 +613,124 @@ void Reactor::on_connected(Conn* c) {
   if (c->timeout_ms != 0) arm_timer(c);
   counters.dialed.fetch_add(1, std::memory_order_relaxed);
   counters.live.fetch_add(1, std::memory_order_relaxed);
-  emit(EventType::Connected, static_cast<double>(id_of(c)), static_cast<double>(c->request_id));
+  emit(EventType::Connected, static_cast<double>(id_of(c)), static_cast<double>(c->request_id), c->source_tag);
+  if (c->source_tag != 0) {
+    DialPlan* p = plan_of(c->request_id);
+    if (p != nullptr) {
+      p->in_flight--;
+      plan_pump(p);  // the next attempt starts now, not after a round trip through JS
+    }
+  }
 }
 
 void Reactor::on_connect_failed(Conn* c, int err, Syscall sc) {
   counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
-  emit(EventType::ConnectFailed, static_cast<double>(c->request_id), err, static_cast<double>(sc));
-  close_conn(c, true);  // not reported: the slot is free again at once
+  const uint64_t request_id = c->request_id;
+  const uint16_t tag = c->source_tag;
+  close_conn(c, true);  // not reported: the slot (and the descriptor) is free again at once
+  if (tag != 0)
+    plan_attempt_failed(request_id, tag, err, sc);
+  else
+    emit(EventType::ConnectFailed, static_cast<double>(request_id), err, static_cast<double>(sc));
+}
+
+void Reactor::on_dial_failed(const ConnectRequest& req, uint64_t request_id, int err, Syscall sc) {
+  counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
+  if (req.source_tag != 0)
+    plan_attempt_failed(request_id, req.source_tag, err, sc);
+  else
+    emit(EventType::ConnectFailed, static_cast<double>(request_id), err, static_cast<double>(sc));
+}
+
+// ---- DialPlans (connectMany() shares) ----
+
+DialPlan* Reactor::plan_of(uint64_t id) {
+  for (DialPlan* p : plans_)
+    if (p->id == id) return p;
+  return nullptr;
+}
+
+int Reactor::plan_next_source(DialPlan* p) {
+  const uint32_t n = static_cast<uint32_t>(p->sources.size());
+  for (uint32_t k = 0; k < n; k++) {
+    const uint32_t i = (p->cursor + k) % n;
+    if (p->quota[i] != 0 && p->usable[i] != 0) {
+      p->cursor = (i + 1) % n;
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void Reactor::plan_drop_source(DialPlan* p, uint32_t s) {
+  if (p->usable[s] == 0) return;
+  p->usable[s] = 0;
+  uint32_t left = 0;
+  for (uint8_t u : p->usable) left += u;
+  const uint32_t moved = p->quota[s];
+  p->quota[s] = 0;
+  if (left == 0) {
+    p->unstarted -= moved;
+    p->failed_unstarted += moved;
+    return;
+  }
+  // Its unstarted attempts go to the others, evenly.
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < p->quota.size(); i++) {
+    if (p->usable[i] == 0) continue;
+    p->quota[i] += moved / left + (k < moved % left ? 1 : 0);
+    k++;
+  }
+}
+
+void Reactor::plan_attempt_failed(uint64_t request_id, uint16_t tag, int err, Syscall sc) {
+  DialPlan* p = plan_of(request_id);
+  if (p == nullptr) return;  // cannot happen: a share outlives its attempts
+  p->in_flight--;
+  const uint32_t s = tag - 1u;
+  if (p->pooled && !p->cancelled && (err == err_addrnotavail() || err == err_addrinuse())) {
+    // This source cannot reach the destination (not on this host, or out of ports): drop it,
+    // and try this attempt again from another one, if any is left.
+    plan_drop_source(p, s);
+    const uint32_t n = static_cast<uint32_t>(p->sources.size());
+    for (uint32_t k = 0; k < n; k++) {
+      const uint32_t i = (p->cursor + k) % n;
+      if (p->usable[i] == 0) continue;
+      p->quota[i]++;
+      p->unstarted++;
+      plan_pump(p);
+      return;
+    }
+  }
+  emit(EventType::ConnectFailed, static_cast<double>(p->id), err,
+       static_cast<double>(static_cast<uint32_t>(sc) + 256u * tag));
+  plan_pump(p);
+}
+
+void Reactor::plan_pump(DialPlan* p) {
+  if (p->pumping) return;  // a failure inside the loop below: the loop goes on
+  p->pumping = true;
+  while (!p->cancelled && p->in_flight < p->cap && p->unstarted > 0) {
+    const int i = plan_next_source(p);
+    if (i < 0) break;
+    p->quota[i]--;
+    p->unstarted--;
+    p->in_flight++;
+    ConnectRequest req = p->base;
+    req.local = p->sources[i];
+    req.source_tag = static_cast<uint16_t>(i + 1);
+    backend_connect(&req, p->id);  // may fail at once: plan_attempt_failed, without recursing
+  }
+  p->pumping = false;
+  if (p->in_flight != 0 || (p->unstarted != 0 && !p->cancelled)) return;
+  emit(EventType::DialPlanDone, static_cast<double>(p->id), p->failed_unstarted);
+  for (size_t k = 0; k < plans_.size(); k++)
+    if (plans_[k] == p) {
+      plans_[k] = plans_.back();
+      plans_.pop_back();
+      break;
+    }
+  delete p;
 }
 
 void Reactor::fail_conn(Conn* c, int err, Syscall sc) {

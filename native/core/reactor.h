@@ -65,6 +65,8 @@ enum ConnFlags : uint32_t {
 };
 
 struct Conn {
+  // Written by the reactor only (publish_fd), read by it freely; the JS thread reads it once, in
+  // Engine::endpoints, atomically (peek_fd): see there.
   sock_t fd = kInvalidSock;
   // Atomic because the JS thread reads it in conn_for() while the reactor may bump it in
   // release_slot() for a stale id (a verb called with a released id: "ignored" by contract).
@@ -77,8 +79,9 @@ struct Conn {
   uint32_t timeout_ms = 0;  // idle timeout, 0 = none
   uint32_t max_buffered = 0;  // broadcasts' cap on buffered bytes, 0 = none
   SlowPolicy slow_policy = SlowPolicy::Close;
+  uint16_t source_tag = 0;  // dialed by a DialPlan: its source index + 1 (fits the padding here)
   uint64_t last_active_ms = 0;
-  uint64_t request_id = 0;  // connect request, while connecting
+  uint64_t request_id = 0;  // connect request (or DialPlan id), while connecting
   TimerNode timer;
   WriteQueue wq;
   // Bytes handed over by write() and not yet taken by the kernel. The JS thread adds, the
@@ -89,6 +92,9 @@ struct Conn {
   Endpoint remote;
   BackendConn be;
 };
+
+inline void publish_fd(Conn* c, sock_t fd) { __atomic_store_n(&c->fd, fd, __ATOMIC_SEQ_CST); }
+inline sock_t peek_fd(const Conn* c) { return __atomic_load_n(&c->fd, __ATOMIC_SEQ_CST); }
 
 struct Listener {
   uint32_t id = 0;
@@ -165,6 +171,8 @@ class Reactor {
   void on_accept_error(Listener* l, int err);
   void on_connected(Conn* c);
   void on_connect_failed(Conn* c, int err, Syscall sc);
+  // A connect that failed before it had a connection slot (socket() failed, table full).
+  void on_dial_failed(const ConnectRequest& req, uint64_t request_id, int err, Syscall sc);
   uint8_t* read_space(size_t* len);      // where the next read goes (in the batch arena)
   void on_read(Conn* c, size_t n);       // n bytes landed at read_space(); n == 0 means EOF
   bool reading_allowed(Conn* c);         // false (and reading paused) while JS is far behind
@@ -200,6 +208,12 @@ class Reactor {
   void resume_throttled();
   void setup_conn_options(Conn* c, const SocketOptions& o);
   void handle_listen(ListenRequest* req, uint64_t request_id);
+  // DialPlans (connectMany() shares): see events.h.
+  DialPlan* plan_of(uint64_t id);
+  void plan_pump(DialPlan* p);  // starts attempts while the cap allows; finishes a share that is done
+  void plan_attempt_failed(uint64_t request_id, uint16_t tag, int err, Syscall sc);
+  void plan_drop_source(DialPlan* p, uint32_t s);
+  int plan_next_source(DialPlan* p);
   void drop_command(Command& c);  // releases what a command owns, unhandled
   Conn* chunk(uint32_t s) { return chunks_[s / kChunk].load(std::memory_order_acquire); }
   Conn* live_conn(uint32_t slot, uint32_t gen);
@@ -265,6 +279,9 @@ class Reactor {
   std::vector<Listener*> listeners_;
 
   TimerWheel timers_;
+
+  // connectMany() shares this reactor is carrying out (a handful at most: a linear search).
+  std::vector<DialPlan*> plans_;
 
   // Group membership of this reactor's connections: group id -> slots, and slot -> group ids
   // (so a closing connection leaves all its groups). Only members cost anything.

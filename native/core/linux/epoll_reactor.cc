@@ -42,12 +42,6 @@ int socket_error(int fd) {
   return -err;
 }
 
-bool local_endpoint(int fd, Endpoint* out) {
-  sockaddr_storage ss;
-  socklen_t len = sizeof(ss);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  return from_sockaddr(reinterpret_cast<sockaddr*>(&ss), out);
-}
 
 bool accept_error_is_transient(int e) {
   // The connection died in the backlog, or a protocol error on one connection: try the next.
@@ -55,6 +49,13 @@ bool accept_error_is_transient(int e) {
          e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH;
 }
 }  // namespace
+
+bool socket_local_endpoint(sock_t fd, Endpoint* out) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  return from_sockaddr(reinterpret_cast<sockaddr*>(&ss), out);
+}
 
 uint64_t now_ms() {
   timespec ts;
@@ -215,7 +216,7 @@ void Reactor::backend_poll(int timeout_ms) {
           }
           Endpoint remote, local = l->opts.local;
           from_sockaddr(reinterpret_cast<sockaddr*>(&ss), &remote);
-          if (local.is_any() && !local_endpoint(fd, &local)) {
+          if (local.is_any() && !socket_local_endpoint(fd, &local)) {
             // getsockname fails only when the connection is already gone: drop it.
             close_socket(fd);
             continue;
@@ -237,9 +238,15 @@ void Reactor::backend_poll(int timeout_ms) {
           // A failed connect always sets the socket's error, which epoll reports as EPOLLERR:
           // EPOLLOUT alone means the handshake is done, and saves a getsockopt per connect.
           const int err = (mask & (EPOLLERR | EPOLLHUP)) != 0 ? socket_error(c->fd) : 0;
+          // The local endpoint is asked for here only when the self-connect check needs it:
+          // the address is the kernel's choice, or the same as the destination's with the port
+          // the kernel's. Otherwise its port is read when JS first asks (Engine::endpoints):
+          // a getsockname per connect saved where a storm runs tens of thousands a second.
+          const bool lookup = !c->local.is_set() || c->local.is_any() ||
+                              (c->local.port == 0 && c->local.same_address(c->remote));
           if (err != 0) {
             on_connect_failed(c, err, Syscall::Connect);
-          } else if (!local_endpoint(c->fd, &c->local)) {
+          } else if (lookup && !socket_local_endpoint(c->fd, &c->local)) {
             on_connect_failed(c, -errno, Syscall::Getsockname);
           } else {
             c->be.writable = true;  // connected: the socket takes writes
@@ -302,7 +309,7 @@ int Reactor::backend_listen(Listener* l, Syscall* failed) {
   } else if (listen(fd, o.backlog) != 0) {
     err = -errno;
     *failed = Syscall::Listen;
-  } else if (!local_endpoint(fd, &o.local)) {
+  } else if (!socket_local_endpoint(fd, &o.local)) {
     err = -errno;
     *failed = Syscall::Getsockname;
   }
@@ -361,21 +368,21 @@ void Reactor::backend_connect(ConnectRequest* req, uint64_t request_id) {
   const int family = req->remote.family == 6 ? AF_INET6 : AF_INET;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    emit(EventType::ConnectFailed, static_cast<double>(request_id), -errno, static_cast<double>(Syscall::Socket));
+    on_dial_failed(*req, request_id, -errno, Syscall::Socket);
     return;
   }
   Conn* c = alloc_conn(fd);
   if (c == nullptr) {
     close_socket(fd);
-    counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    emit(EventType::ConnectFailed, static_cast<double>(request_id), err_nobufs(), static_cast<double>(Syscall::Socket));
+    on_dial_failed(*req, request_id, err_nobufs(), Syscall::Socket);
     return;
   }
   c->request_id = request_id;
+  c->source_tag = req->source_tag;
   c->flags |= kConnecting;
   c->owner = req->owner;
   c->remote = req->remote;
+  c->local = req->local;  // the bound address, port 0 until known (see connect completion)
   c->timeout_ms = req->conn.idle_timeout_ms;  // armed once connected
   c->max_buffered = req->conn.max_buffered;
   c->slow_policy = req->conn.slow_policy;
@@ -484,9 +491,11 @@ void Reactor::backend_shutdown_write(Conn* c) {
 }
 
 void Reactor::backend_close(Conn* c) {
-  // close() also takes the descriptor out of the epoll set (we never dup sockets).
-  close_socket(c->fd);
-  c->fd = kInvalidSock;
+  // close() also takes the descriptor out of the epoll set (we never dup sockets). The slot
+  // forgets the descriptor first: Engine::endpoints trusts a getsockname only if fd is unchanged.
+  const sock_t fd = c->fd;
+  publish_fd(c, kInvalidSock);
+  close_socket(fd);
   c->be = BackendConn{};  // a token still on the ready list fails the generation check
 }
 

@@ -60,59 +60,52 @@ struct Harness {
   bool listener_closed = false;
 
   void pump(int wait_ms = 20) {
-    if (!more) sink.wait(wait_ms);
-    std::vector<Batch> batches;
-    engine.drain(batches);
-    for (Batch& b : batches) {
-      for (const Event& ev : b.events) {
-        const auto id = static_cast<uint64_t>(ev.id);
-        switch (static_cast<EventType>(static_cast<int>(ev.type))) {
-          case EventType::ListenOk:
-            listener = static_cast<uint32_t>(ev.a);
-            port = static_cast<uint32_t>(ev.b);
-            break;
-          case EventType::Accept: {
-            ServerSide& s = servers[id];
-            Endpoint local, remote;
-            CHECK(engine.endpoints(id, &local, &remote));
-            s.remote_port = remote.port;
-            break;
-          }
-          case EventType::Connected:
-            clients[id];
-            break;
-          case EventType::Data: {
-            auto it = clients.find(id);
-            if (it != clients.end())
-              it->second.received.append(reinterpret_cast<const char*>(b.arena) + static_cast<size_t>(ev.a),
-                                         static_cast<size_t>(ev.b));
-            break;
-          }
-          case EventType::End:
-            if (clients.count(id)) {
-              clients[id].ended = true;
-              engine.end(id, nullptr);
-            } else {
-              engine.end(id, nullptr);
-            }
-            break;
-          case EventType::Error:
-            if (servers.count(id)) servers[id].error = static_cast<int>(ev.a);
-            break;
-          case EventType::Close:
-            if (clients.count(id)) clients[id].closed = true;
-            else if (servers.count(id)) servers[id].live = false;
-            break;
-          case EventType::ListenerClosed:
-            listener_closed = true;
-            break;
-          default:
-            break;
+    test::deliver(sink, engine, more, wait_ms, [&](const Batch& b, const Event& ev) {
+      const auto id = static_cast<uint64_t>(ev.id);
+      switch (static_cast<EventType>(static_cast<int>(ev.type))) {
+        case EventType::ListenOk:
+          listener = static_cast<uint32_t>(ev.a);
+          port = static_cast<uint32_t>(ev.b);
+          break;
+        case EventType::Accept: {
+          ServerSide& s = servers[id];
+          Endpoint local, remote;
+          CHECK(engine.endpoints(id, &local, &remote));
+          s.remote_port = remote.port;
+          break;
         }
+        case EventType::Connected:
+          clients[id];
+          break;
+        case EventType::Data: {
+          auto it = clients.find(id);
+          if (it != clients.end())
+            it->second.received.append(reinterpret_cast<const char*>(b.arena) + static_cast<size_t>(ev.a),
+                                       static_cast<size_t>(ev.b));
+          break;
+        }
+        case EventType::End:
+          if (clients.count(id)) {
+            clients[id].ended = true;
+            engine.end(id, nullptr);
+          } else {
+            engine.end(id, nullptr);
+          }
+          break;
+        case EventType::Error:
+          if (servers.count(id)) servers[id].error = static_cast<int>(ev.a);
+          break;
+        case EventType::Close:
+          if (clients.count(id)) clients[id].closed = true;
+          else if (servers.count(id)) servers[id].live = false;
+          break;
+        case EventType::ListenerClosed:
+          listener_closed = true;
+          break;
+        default:
+          break;
       }
-    }
-    engine.release(batches);
-    more = engine.finish_delivery();
+    });
   }
 
   template <typename Pred>

@@ -13,7 +13,6 @@
 
 #ifdef __linux__
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,61 +47,54 @@ struct Harness {
 
   // Handles every waiting batch like lib/engine.ts does; returns events handled.
   size_t pump(int wait_ms = 50) {
-    if (!more) sink.wait(wait_ms);
-    std::vector<Batch> batches;
-    engine.drain(batches);
     size_t n = 0;
-    for (Batch& b : batches) {
-      for (const Event& ev : b.events) {
-        n++;
-        const auto id = static_cast<uint64_t>(ev.id);
-        switch (static_cast<EventType>(static_cast<int>(ev.type))) {
-          case EventType::ListenOk:
-            listener = static_cast<uint32_t>(ev.a);
-            port = static_cast<uint32_t>(ev.b);
-            break;
-          case EventType::Accept:
-            servers[id] = true;
-            break;
-          case EventType::Connected:
-            requests[static_cast<uint64_t>(ev.a)] = id;
-            clients[id];
-            break;
-          case EventType::ConnectFailed:
-            failures[id] = static_cast<int>(ev.a);
-            break;
-          case EventType::Data: {
-            const char* p = reinterpret_cast<const char*>(b.arena) + static_cast<size_t>(ev.a);
-            const size_t len = static_cast<size_t>(ev.b);
-            auto it = clients.find(id);
-            if (it != clients.end()) {
-              it->second.received.append(p, len);
-            } else {  // a server connection: echo
-              engine.write(id, SharedBytes::copy_of(p, len), 1 << 20);
-            }
-            break;
+    test::deliver(sink, engine, more, wait_ms, [&](const Batch& b, const Event& ev) {
+      n++;
+      const auto id = static_cast<uint64_t>(ev.id);
+      switch (static_cast<EventType>(static_cast<int>(ev.type))) {
+        case EventType::ListenOk:
+          listener = static_cast<uint32_t>(ev.a);
+          port = static_cast<uint32_t>(ev.b);
+          break;
+        case EventType::Accept:
+          servers[id] = true;
+          break;
+        case EventType::Connected:
+          requests[static_cast<uint64_t>(ev.a)] = id;
+          clients[id];
+          break;
+        case EventType::ConnectFailed:
+          failures[id] = static_cast<int>(ev.a);
+          break;
+        case EventType::Data: {
+          const char* p = reinterpret_cast<const char*>(b.arena) + static_cast<size_t>(ev.a);
+          const size_t len = static_cast<size_t>(ev.b);
+          auto it = clients.find(id);
+          if (it != clients.end()) {
+            it->second.received.append(p, len);
+          } else {  // a server connection: echo
+            engine.write(id, SharedBytes::copy_of(p, len), 1 << 20);
           }
-          case EventType::End:
-            if (clients.count(id)) clients[id].ended = true;
-            else engine.end(id, nullptr);
-            break;
-          case EventType::Close:
-            if (clients.count(id)) clients[id].closed = true;
-            else servers[id] = false;
-            break;
-          case EventType::Timeout:
-            if (clients.count(id)) clients[id].timed_out = true;
-            break;
-          case EventType::ListenerClosed:
-            listener_closed = true;
-            break;
-          default:
-            break;
+          break;
         }
+        case EventType::End:
+          if (clients.count(id)) clients[id].ended = true;
+          else engine.end(id, nullptr);
+          break;
+        case EventType::Close:
+          if (clients.count(id)) clients[id].closed = true;
+          else servers[id] = false;
+          break;
+        case EventType::Timeout:
+          if (clients.count(id)) clients[id].timed_out = true;
+          break;
+        case EventType::ListenerClosed:
+          listener_closed = true;
+          break;
+        default:
+          break;
       }
-    }
-    engine.release(batches);
-    more = engine.finish_delivery();
+    });
     return n;
   }
 
@@ -111,20 +103,6 @@ struct Harness {
     return test::pump_until(*this, pred, ms);
   }
 };
-
-// Descriptors this process has open (Linux: /proc/self/fd); 0 elsewhere.
-int open_fds() {
-#ifdef __linux__
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (readdir(d) != nullptr) n++;
-    closedir(d);
-  }
-  return n;
-#else
-  return 0;
-#endif
-}
 
 }  // namespace
 
@@ -257,10 +235,10 @@ int main() {
   // halt left open and drops the queued commands (ASan: nothing leaks).
   h.engine.close_listener(h.listener);
   CHECK(h.until([&] { return h.listener_closed; }));
-  const int fds_live = open_fds();
+  const int fds_live = test::open_fds();
   h.engine.halt();
   h.engine.halt();  // idempotent
-  CHECK_EQ(open_fds(), fds_live);
+  CHECK_EQ(test::open_fds(), fds_live);
   for (auto& kv : h.clients) h.engine.write(kv.first, SharedBytes::copy_of("late", 4), 1 << 20);
   ConnectRequest late;
   CHECK(parse_ip("127.0.0.1", 9, static_cast<uint16_t>(h.port), &late.remote));
@@ -268,7 +246,7 @@ int main() {
   h.engine.destroy(h.clients.begin()->first);
   h.engine.stop();
 #ifdef __linux__
-  CHECK(open_fds() <= fds_live - 100);  // both ends of the 50 connections, at least
+  CHECK(test::open_fds() <= fds_live - 100);  // both ends of the 50 connections, at least
 #endif
   return check_result("engine_loopback");
 }

@@ -109,12 +109,6 @@ int set_keepalive(SOCKET s, bool on, uint32_t delay_ms) {
   return err;
 }
 
-bool local_endpoint(SOCKET s, Endpoint* out) {
-  sockaddr_storage ss;
-  int len = sizeof(ss);
-  if (getsockname(s, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  return from_sockaddr(reinterpret_cast<sockaddr*>(&ss), out);
-}
 
 // An overlapped, non-inheritable TCP socket (WSAGetLastError() tells why on INVALID_SOCKET).
 SOCKET new_socket(int family) {
@@ -210,6 +204,13 @@ void fast_loopback_refusal(SOCKET s) {
 }
 
 }  // namespace
+
+bool socket_local_endpoint(sock_t s, Endpoint* out) {
+  sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (getsockname(s, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  return from_sockaddr(reinterpret_cast<sockaddr*>(&ss), out);
+}
 
 uint64_t now_ms() {
   static const uint64_t freq = [] {
@@ -521,7 +522,7 @@ class IocpAccess {
       r.on_connect_failed(c, last_socket_error(), Syscall::Setsockopt);
       return;
     }
-    if (!local_endpoint(c->fd, &c->local)) {
+    if (!socket_local_endpoint(c->fd, &c->local)) {
       r.on_connect_failed(c, last_socket_error(), Syscall::Getsockname);
       return;
     }
@@ -835,7 +836,7 @@ int Reactor::backend_listen(Listener* l, Syscall* failed) {
   } else if (listen(s, backlog) != 0) {
     err = last_socket_error();
     *failed = Syscall::Listen;
-  } else if (!local_endpoint(s, &o.local)) {
+  } else if (!socket_local_endpoint(s, &o.local)) {
     err = last_socket_error();
     *failed = Syscall::Getsockname;
   }
@@ -917,19 +918,17 @@ void Reactor::backend_connect(ConnectRequest* req, uint64_t request_id) {
   const int family = req->remote.family == 6 ? AF_INET6 : AF_INET;
   SOCKET s = new_socket(family);
   if (s == INVALID_SOCKET) {
-    counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    emit(EventType::ConnectFailed, static_cast<double>(request_id), last_socket_error(),
-         static_cast<double>(Syscall::Socket));
+    on_dial_failed(*req, request_id, last_socket_error(), Syscall::Socket);
     return;
   }
   Conn* c = alloc_conn(s);
   if (c == nullptr) {
     close_socket(s);
-    counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
-    emit(EventType::ConnectFailed, static_cast<double>(request_id), err_nobufs(), static_cast<double>(Syscall::Socket));
+    on_dial_failed(*req, request_id, err_nobufs(), Syscall::Socket);
     return;
   }
   c->request_id = request_id;
+  c->source_tag = req->source_tag;
   c->flags |= kConnecting;
   c->owner = req->owner;
   c->remote = req->remote;
@@ -1066,9 +1065,11 @@ void Reactor::backend_shutdown_write(Conn* c) {
 }
 
 void Reactor::backend_close(Conn* c) {
-  // closesocket cancels the socket's pending ops; their completions come back orphaned.
-  close_socket(c->fd);
-  c->fd = kInvalidSock;
+  // closesocket cancels the socket's pending ops; their completions come back orphaned. The
+  // slot forgets the socket first (see Engine::endpoints).
+  const sock_t s = c->fd;
+  publish_fd(c, kInvalidSock);
+  close_socket(s);
   IocpAccess::release_conn_op(*this, c->be.recv, nullptr);
   IocpAccess::release_conn_op(*this, c->be.send, &c->wq);
   IocpAccess::release_conn_op(*this, c->be.connect, nullptr);
