@@ -344,6 +344,11 @@ function pickSource(route: Route, tried: SourceSlot[] | undefined): SourceSlot |
   return best;
 }
 
+// What attempts fail with when no source of the pool is usable for their destination.
+function noSourceError(route: Route): Error {
+  return errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: route.host, port: route.port });
+}
+
 function unskip(slot: SourceSlot): void {
   if (slot.skipUntil === 0) return;
   slot.skipUntil = 0;
@@ -627,7 +632,7 @@ export class Dialer implements Owner {
       if (slots.length === 0) {
         // No source is usable now: what the call would start would find the same.
         b.remaining = 0;
-        b.failedWith(errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: route.host, port: route.port }), b.count);
+        b.failedWith(noSourceError(route), b.count);
         return;
       }
       sources = slots.map((s) => s.host);
@@ -692,8 +697,7 @@ export class Dialer implements Owner {
   _planDone(p: Plan, unstartedFailed: number): void {
     if (unstartedFailed > 0) {
       this._planSettled(p, unstartedFailed);
-      const route = p.batch.route;
-      p.batch.failedWith(errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: route.host, port: route.port }), unstartedFailed);
+      p.batch.failedWith(noSourceError(p.batch.route), unstartedFailed);
     }
     if (--p.shares > 0) return;
     this._reserve(p);
@@ -749,7 +753,7 @@ export class Dialer implements Owner {
     const n = 1 + req.remaining;
     req.remaining = 0;
     this._unqueue(req);
-    req.failedWith(errorFromNative(errnoOf('EADDRNOTAVAIL'), 'connect', { address: req.route.host, port: req.route.port }), n);
+    req.failedWith(noSourceError(req.route), n);
   }
 
   private _tag(conn: Connection, slot: SourceSlot): void {
