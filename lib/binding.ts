@@ -35,7 +35,9 @@ export interface Binding {
    * pool, one quota, the kernel picks the source), at most `cap` in flight; the next attempt
    * starts as one settles, with no round trip to JS. Connected carries the source index + 1 in
    * `b`, ConnectFailed's `b` is syscall + 256 * (source index + 1); each of the returned number of
-   * shares ends with one DialPlanDone (a = attempts failed unstarted: no usable source left).
+   * shares ends with one DialPlanDone (a = attempts failed unstarted: no usable source left,
+   * b = the share's cap, no longer held); DialPlanReturned gives back what the call no longer
+   * holds meanwhile (a = unstarted attempts a cancel dropped, b = credit that found its share done).
    * Absent on backends that dial one connect() at a time (node:net).
    */
   dialPlan?(req: number, host: string, port: number, sources: string[] | null, quotas: number[], cap: number,
@@ -133,6 +135,7 @@ export const enum Ev {
   ListenerClosed = 12,
   AcceptError = 13,
   DialPlanDone = 14,
+  DialPlanReturned = 15,
 }
 
 let binding: Binding | undefined;

@@ -280,8 +280,12 @@ class Plan implements ConnectWaiter {
     this.dialer._planFailed(this, errno, syscall, source);
   }
 
-  planDone(unstartedFailed: number): void {
-    this.dialer._planDone(this, unstartedFailed);
+  planDone(unstartedFailed: number, cap: number): void {
+    this.dialer._planDone(this, unstartedFailed, cap);
+  }
+
+  planReturned(dropped: number, credit: number): void {
+    this.dialer._planReturned(this, dropped, credit);
   }
 
   /** The call settled (done or aborted): the reactors start nothing more. */
@@ -694,15 +698,28 @@ export class Dialer implements Owner {
   }
 
   /** @internal */
-  _planDone(p: Plan, unstartedFailed: number): void {
-    if (unstartedFailed > 0) {
-      this._planSettled(p, unstartedFailed);
-      p.batch.failedWith(noSourceError(p.batch.route), unstartedFailed);
-    }
-    if (--p.shares > 0) return;
+  _planDone(p: Plan, unstartedFailed: number, cap: number): void {
+    // The bookkeeping first: onProgress (called when this settles the call) may throw.
+    p.cap -= cap;
+    p.unsettled -= unstartedFailed;
+    const last = --p.shares === 0;
     this._reserve(p);
-    this._plans.splice(this._plans.indexOf(p), 1);
-    endConnectWait(p.id);
+    if (last) {
+      this._plans.splice(this._plans.indexOf(p), 1);
+      endConnectWait(p.id);
+    }
+    try {
+      if (unstartedFailed > 0) p.batch.failedWith(noSourceError(p.batch.route), unstartedFailed);
+    } finally {
+      this._pump(); // the share's cap goes to the others, or to what waits behind the call
+    }
+  }
+
+  /** @internal */
+  _planReturned(p: Plan, dropped: number, credit: number): void {
+    p.cap -= credit;
+    p.unsettled -= dropped;
+    this._reserve(p);
     this._pump();
   }
 

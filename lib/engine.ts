@@ -31,9 +31,11 @@ export interface ConnectWaiter {
   /**
    * Present on a dial plan's waiter (connectMany() carried out by the reactors), which stays
    * registered across its events: called once per share when it is done, with the attempts it
-   * failed unstarted. The waiter calls endConnectWait() after its last share.
+   * failed unstarted and the share's cap. The waiter calls endConnectWait() after its last share.
    */
-  planDone?(unstartedFailed: number): void;
+  planDone?(unstartedFailed: number, cap: number): void;
+  /** A dial plan's attempts dropped unstarted by a cancel, and credit that found its share done. */
+  planReturned?(dropped: number, credit: number): void;
 }
 
 export interface ListenerWatcher {
@@ -250,7 +252,10 @@ function dispatch(type: number, id: number, a: number, b: number, arena: Buffer 
       return;
     }
     case Ev.DialPlanDone:
-      connectWaiters.get(id)?.planDone?.(a);
+      connectWaiters.get(id)?.planDone?.(a, b);
+      return;
+    case Ev.DialPlanReturned:
+      connectWaiters.get(id)?.planReturned?.(a, b);
       return;
     case Ev.End:
       connectionById(id)?._onEnd();

@@ -104,6 +104,9 @@ export function createNetBinding(): Binding {
 
   // ---- tables ----
   const conns: (NetConn | undefined)[] = [];
+  // Closed connections whose slot JS has not let go yet, by slot: their endpoints stay readable
+  // (the native engine answers from its connection table until the release).
+  const closedConns: (NetConn | undefined)[] = [];
   const gens: number[] = [];
   const free: number[] = [];
   let nslots = 0;
@@ -202,6 +205,7 @@ export function createNetBinding(): Binding {
   }
 
   function release(slot: number): void {
+    closedConns[slot] = undefined;
     let g = gens[slot] + 1;
     if (g >= GEN_LIMIT) g = 1;
     gens[slot] = g;
@@ -233,6 +237,15 @@ export function createNetBinding(): Binding {
     if (list.length === 0) members.delete(c.owner);
   }
 
+  function readEnds(c: NetConn): NetConn['ends'] {
+    if (c.ends === undefined) {
+      const s = c.sock;
+      if (s.remoteAddress === undefined || s.localAddress === undefined) return undefined;
+      c.ends = [s.localAddress, s.localPort ?? 0, s.remoteAddress, s.remotePort ?? 0, s.remoteFamily === 'IPv6' ? 6 : 4];
+    }
+    return c.ends;
+  }
+
   // ---- socket events (shared handlers: `this` is the socket) ----
   function onData(this: TaggedSocket, chunk: Buffer): void {
     const c = this[kConn]!;
@@ -241,7 +254,9 @@ export function createNetBinding(): Binding {
     emit(Ev.Data, c.id, chunks.length - 1, chunk.length);
   }
   function onEnd(this: TaggedSocket): void {
-    emit(Ev.End, this[kConn]!.id);
+    const c = this[kConn]!;
+    readEnds(c); // while the handle is open: a close may follow before JS asks
+    emit(Ev.End, c.id);
   }
   function onTimeout(this: TaggedSocket): void {
     const c = this[kConn]!;
@@ -268,6 +283,7 @@ export function createNetBinding(): Binding {
     }
     c.closed = true;
     conns[c.slot] = undefined;
+    if (c.ends !== undefined) closedConns[c.slot] = c;
     unlistMember(c);
     dropGroups(c);
     st.closed++;
@@ -639,13 +655,11 @@ export function createNetBinding(): Binding {
 
     endpoints(id) {
       const c = lookup(id);
-      if (c === undefined) return undefined;
-      if (c.ends === undefined) {
-        const s = c.sock;
-        if (s.remoteAddress === undefined || s.localAddress === undefined) return undefined;
-        c.ends = [s.localAddress, s.localPort ?? 0, s.remoteAddress, s.remotePort ?? 0, s.remoteFamily === 'IPv6' ? 6 : 4];
+      if (c === undefined) {
+        const gone = typeof id === 'number' ? closedConns[id % ID_GEN] : undefined;
+        return gone !== undefined && gone.id === id ? gone.ends : undefined;
       }
-      return c.ends;
+      return readEnds(c);
     },
 
     buffered(id) {

@@ -1,10 +1,12 @@
 // A dialed connection's local endpoint is right whenever it is read: from a pool source other
 // than the destination's address the reactor does not ask the kernel at connect time (the port
 // is read on first use), from the destination's own address or the kernel's choice it does (the
-// self-connect check needs it). Either way localAddress/localPort match what the server sees.
+// self-connect check needs it). Either way localAddress/localPort match what the server sees,
+// also when first read after the socket has closed under a connection still kept open for bytes
+// it has not read.
 import { describe, expect, it } from 'vitest';
 import { listen, Dialer, type Connection } from '../lib/index';
-import { waitUntil } from './helpers';
+import { sleep, waitUntil } from './helpers';
 
 describe('dialed connections: local endpoint', () => {
   it('matches the server side for pool sources, the destination address and no pool', async () => {
@@ -31,6 +33,27 @@ describe('dialed connections: local endpoint', () => {
     // Read twice: the same answer (kept after the first read).
     expect(conns[5].localPort).toBe(conns[5].localPort);
     for (const c of conns) c.destroy();
+    await server.close({ destroyConnections: true });
+  });
+
+  it('is known when first read after the socket closed, under a connection kept for unread bytes', async () => {
+    let seenPort = 0;
+    const server = await listen({ endpoints: ['127.0.0.1:0'], onConnection: (c) => { seenPort ||= c.remotePort!; c.end('bye'); } });
+    const d = new Dialer({ localAddresses: ['127.0.0.2'] });
+    const conn = await d.connect(server.endpoints[0]);
+    conn.end(); // no 'data' listener yet: 'bye' and the FIN are kept for the application
+    await waitUntil(() => conn.destroyed && seenPort !== 0, 5000, 'socket closed under the connection');
+    // Its slot goes back to the reactor: dial more so that it is taken again meanwhile.
+    const more = await d.connectMany(server.endpoints[0], 20);
+    await sleep(20);
+    expect(conn.localAddress).toBe('127.0.0.2');
+    expect(conn.localPort).toBe(seenPort);
+    expect(conn.remotePort).toBe(server.endpoints[0].port);
+    const got: string[] = [];
+    conn.on('data', (b) => got.push(String(b)));
+    await new Promise<void>((resolve) => conn.on('close', () => resolve()));
+    expect(got.join('')).toBe('bye');
+    for (const c of more) c.destroy();
     await server.close({ destroyConnections: true });
   });
 });

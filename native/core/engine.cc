@@ -1,6 +1,8 @@
 // engine.cc - routes verbs to reactors and gathers their event batches.
 #include "engine.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <new>
 
@@ -138,7 +140,8 @@ uint32_t Engine::dial_plan(DialPlan&& plan) {
     sh->id = plan.id;
     sh->base = plan.base;
     sh->sources = plan.sources;
-    sh->usable.assign(plan.sources.size(), 1);
+    sh->dropped_until.assign(plan.sources.size(), 0);
+    sh->moved_out.assign(plan.sources.size(), 0);
     sh->quota.assign(plan.sources.size(), 0);
     sh->pooled = plan.pooled;
     sh->cap = plan.cap / n + (r < plan.cap % n ? 1u : 0u);
@@ -168,8 +171,11 @@ uint32_t Engine::dial_plan(DialPlan&& plan) {
 void Engine::dial_plan_credit(uint64_t plan_id, uint32_t more) {
   auto it = plan_shares_.find(plan_id);
   if (it == plan_shares_.end() || more == 0) return;
+  // Only shares still running: a finished one returns what reaches it anyway (DialPlanReturned),
+  // but JS would then have to credit again.
   const auto& used = it->second;
   const uint32_t n = static_cast<uint32_t>(used.size());
+  if (n == 0) return;
   for (uint32_t k = 0; k < n; k++) {
     const uint32_t part = more / n + (k < more % n ? 1u : 0u);
     if (part == 0) continue;
@@ -259,19 +265,32 @@ bool Engine::endpoints(uint64_t id, Endpoint* local, Endpoint* remote) {
   Reactor* r = nullptr;
   Conn* c = conn(id, &r);
   if (c == nullptr) return false;
-  *local = c->local;
+  // Field by field: the reactor may fill in local.port meanwhile (see below); the rest does not
+  // change while the slot is JS's.
+  local->family = c->local.family;
+  std::memcpy(local->addr, c->local.addr, sizeof local->addr);
+  local->scope_id = c->local.scope_id;
+  local->port = load_port(c);
   *remote = c->remote;
   if (local->port == 0 && remote->port != 0) {
     // A dialed connection whose reactor did not ask for its port (see the Linux backend's
     // connect completion): ask the kernel here. The one socket call made off the reactor
-    // thread, and a read-only one. The reactor clears Conn::fd before it closes the socket, and
-    // the slot is not reused before JS releases it, so an fd unchanged after the call means the
-    // call saw this connection's socket; anything else leaves the port unknown (0).
+    // thread, and a read-only one. The reactor fills the port in and then clears Conn::fd before
+    // it closes the socket: an fd unchanged after the call means the call saw this connection's
+    // socket; a cleared one means the port is filled in by now.
     const sock_t fd = peek_fd(c);
     Endpoint ep;
-    if (fd != kInvalidSock && socket_local_endpoint(fd, &ep) && peek_fd(c) == fd) *local = ep;
+    if (fd == kInvalidSock)
+      local->port = load_port(c);
+    else if (socket_local_endpoint(fd, &ep) && peek_fd(c) == fd)
+      local->port = ep.port;
   }
-  return true;
+  // JS reads a connection's endpoints before it lets the slot go (Connection._onClose), so the
+  // slot is still this connection's; should that ever not hold, a generation moved on by a
+  // reuse shows it, and nothing read is trusted.
+  // (A read-modify-write with release: the reads above cannot move after it, and it reads the
+  // newest generation. The seqlock reader's second check, without a fence TSan cannot model.)
+  return c->gen.fetch_add(0, std::memory_order_release) == split_conn_id(id).gen;
 }
 
 uint64_t Engine::buffered(uint64_t id) {
@@ -288,11 +307,25 @@ void Engine::drain(std::vector<Batch>& out, size_t budget) {
   // Round-robin over reactors, so a budget-limited drain does not always favour reactor 0.
   const size_t n = reactors_.size();
   const size_t first = drain_from_;
+  const size_t had = out.size();
   drain_from_ = n == 0 ? 0 : (drain_from_ + 1) % n;
   for (size_t i = 0; i < n; i++) {
     reactors_[(first + i) % n]->take_batches(out, budget, out.empty());
     if (budget == 0) break;
   }
+  for (size_t k = had; k < out.size(); k++)
+    for (uint64_t id : out[k].plans_done) forget_plan_share(id, out[k].reactor);
+}
+
+void Engine::forget_plan_share(uint64_t plan_id, uint32_t reactor) {
+  auto it = plan_shares_.find(plan_id);
+  if (it == plan_shares_.end()) return;  // cancelled: nothing more is sent to it
+  std::vector<uint32_t>& used = it->second;
+  for (size_t k = 0; k < used.size(); k++)
+    if (used[k] == reactor) {
+      used.erase(used.begin() + static_cast<std::ptrdiff_t>(k));
+      break;
+    }
 }
 
 bool Engine::finish_delivery() {

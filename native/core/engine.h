@@ -101,13 +101,15 @@ class Engine {
   Conn* conn(uint64_t id, Reactor** r);
   void post_to_conn(uint64_t id, Command&& c);
   void post_to_all(CommandType type, uint64_t arg, uint64_t arg2, SharedBytes* bytes, void* ptr = nullptr);
+  void forget_plan_share(uint64_t plan_id, uint32_t reactor);  // its DialPlanDone is being drained
   std::atomic<uint64_t> broadcasts_{0};
 
   EventSink* sink_;
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::atomic<bool> notify_pending_{false};
   std::atomic<uint32_t> next_reactor_{0};
-  // DialPlans not cancelled yet: which reactors carry a share (JS thread only).
+  // DialPlans not cancelled yet: which reactors carry a share still running (JS thread only;
+  // drain() drops a share once its batch says it is done).
   std::unordered_map<uint64_t, std::vector<uint32_t>> plan_shares_;
   uint32_t plan_credit_turn_ = 0;
   size_t drain_from_ = 0;  // JS thread: the reactor the next drain() starts with (fairness)

@@ -29,7 +29,10 @@ enum class EventType : uint8_t {
   ListenFailed = 11, // id=request id, a=errno, b=syscall
   ListenerClosed = 12, // id=listener id
   AcceptError = 13,  // id=listener id, a=errno (the listener pauses, then retries)
-  DialPlanDone = 14, // id=request id of a connectMany() share, a=attempts failed unstarted (no usable source)
+  DialPlanDone = 14, // id=request id of a connectMany() share, a=attempts failed unstarted (no usable
+                     // source), b=the share's cap (JS takes it off the call's cap)
+  DialPlanReturned = 15, // id=request id, a=unstarted attempts a cancel dropped, b=credit that
+                         // found the share done (both no longer held by the call)
 };
 
 // Four doubles: a batch of records is copied into a Float64Array with a single memcpy.
@@ -46,6 +49,7 @@ struct Batch {
   size_t arena_used = 0;
   size_t arena_cap = 0;
   std::vector<uint32_t> closed_slots;  // slots JS must see closed before they can be reused
+  std::vector<uint64_t> plans_done;    // DialPlan shares finished (the engine credits them no more)
   uint32_t reactor = 0;
 
   Batch() = default;
@@ -55,6 +59,7 @@ struct Batch {
       std::free(arena);
       events = static_cast<std::vector<Event>&&>(o.events);
       closed_slots = static_cast<std::vector<uint32_t>&&>(o.closed_slots);
+      plans_done = static_cast<std::vector<uint64_t>&&>(o.plans_done);
       arena = o.arena; arena_used = o.arena_used; arena_cap = o.arena_cap; reactor = o.reactor;
       o.arena = nullptr; o.arena_used = o.arena_cap = 0;
     }
@@ -111,24 +116,35 @@ struct ConnectRequest {
 // `cap` in flight. The reactor starts the next attempt the moment one settles, with no round trip
 // to the JS thread: JS decides the plan (how many from which source), the reactor carries it out.
 // A source that fails with EADDRNOTAVAIL/EADDRINUSE (no such address, out of ports) is dropped
-// for the rest of the share: the attempt and the source's unstarted quota move to the others, and
-// once none is left the unstarted attempts fail together (DialPlanDone's count).
+// for kSourceRetryMs, as connect() skips one: the attempt and the source's unstarted quota move to
+// the others, and come back to it when it is tried again. Once no source is usable the unstarted
+// attempts fail together (DialPlanDone's count).
 // Without a pool, `sources` is one unset endpoint (the kernel picks the source) and every error
 // is the attempt's own.
+// Fairness: at most kPlanFailuresPerTurn attempts of a share fail per reactor turn (a failure can
+// be synchronous, so the cap alone would not bound it); the rest wait for the next turn.
 struct DialPlan {
+  static constexpr uint32_t kSourceRetryMs = 1000;  // lib/dialer.ts SKIP_MS
+  static constexpr uint32_t kPlanFailuresPerTurn = 64;
+
   uint64_t id = 0;               // JS's request id for the call
   ConnectRequest base;           // destination and options; local and source_tag set per attempt
   std::vector<Endpoint> sources;
   std::vector<uint32_t> quota;   // attempts not started yet, per source
-  std::vector<uint8_t> usable;   // 0 once the source failed with a source error
+  std::vector<uint64_t> dropped_until;  // 0 = usable; else when (reactor ms) to try it again
+  std::vector<uint32_t> moved_out;      // attempts a dropped source gave the others
+  uint32_t dropped = 0;          // sources with dropped_until set
   bool pooled = false;           // sources are the caller's pool (source errors move attempts)
   uint32_t unstarted = 0;        // sum of quota
   uint32_t in_flight = 0;
   uint32_t cap = 1;              // attempts in flight at most (JS raises it as slots free up)
   uint32_t failed_unstarted = 0; // given up for want of a usable source
   uint32_t cursor = 0;           // round-robin over the sources, so a burst spreads evenly
+  uint64_t turn = 0;             // the reactor turn failed_this_turn counts
+  uint32_t failed_this_turn = 0;
   bool cancelled = false;
   bool pumping = false;          // inside pump: failures that happen meanwhile do not recurse
+  bool deferred = false;         // on the reactor's list to pump next turn
 };
 
 // A socket accepted on one reactor and handed to another (backends whose listening socket can be

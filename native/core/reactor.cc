@@ -123,7 +123,9 @@ void Reactor::run() {
         draining_ = false;
       }
     }
+    if (!plans_deferred_.empty()) timeout = 0;
     more_accepts_ = false;
+    turn_++;
     backend_poll(timeout);
     now_ms_ = now_ms();
     counters.wakeups.fetch_add(1, std::memory_order_relaxed);
@@ -146,6 +148,7 @@ void Reactor::run() {
     }
     inbox_work_.clear();
     timers_.expire(now_ms_, [this](TimerNode* n) { on_timer(slot(n->owner)); });
+    if (!plans_deferred_.empty() && !stopping) pump_deferred_plans();
   }
   flush_batch();
 }
@@ -279,8 +282,12 @@ void Reactor::handle(Command& cmd) {
     }
     case CommandType::DialPlanCredit: {
       DialPlan* p = plan_of(cmd.arg);
-      if (p == nullptr || p->cancelled) break;
-      p->cap += static_cast<uint32_t>(cmd.arg2);
+      if (p == nullptr) {
+        // The share finished before the engine heard of it: JS counted this credit as held.
+        emit(EventType::DialPlanReturned, static_cast<double>(cmd.arg), 0, static_cast<double>(cmd.arg2));
+        break;
+      }
+      p->cap += static_cast<uint32_t>(cmd.arg2);  // returned with the cap in DialPlanDone
       plan_pump(p);
       break;
     }
@@ -290,8 +297,12 @@ void Reactor::handle(Command& cmd) {
       DialPlan* p = plan_of(cmd.arg);
       if (p == nullptr) break;
       p->cancelled = true;
+      const uint32_t dropped = p->unstarted;
       p->unstarted = 0;
       for (uint32_t& q : p->quota) q = 0;
+      // Told now, not at DialPlanDone: in-flight attempts can take minutes (SYN retries), and
+      // the slots these held serve the dialer's other calls meanwhile.
+      if (dropped != 0) emit(EventType::DialPlanReturned, static_cast<double>(p->id), dropped, 0);
       plan_pump(p);
       break;
     }
@@ -495,6 +506,13 @@ void Reactor::maybe_close(Conn* c) {
 
 void Reactor::close_conn(Conn* c, bool errored) {
   if ((c->flags & kClosed) != 0) return;
+  if ((c->flags & kReported) != 0 && c->local.port == 0 && c->remote.port != 0 && c->fd != kInvalidSock) {
+    // A dialed connection's port nobody asked for yet: JS may still ask (a connection kept for
+    // its unread bytes, or held for its first turn, reads its endpoints as the Close comes), and
+    // once the socket is gone only this copy can answer.
+    Endpoint ep;
+    if (socket_local_endpoint(c->fd, &ep)) store_port(c, ep.port);
+  }
   backend_close(c);
   c->wq.clear();
   c->buffered.store(0, std::memory_order_relaxed);
@@ -517,7 +535,9 @@ void Reactor::release_slot(uint32_t s) {
   if (c == nullptr || (c->flags & kClosed) == 0) return;
   uint32_t next = (c->gen.load(std::memory_order_relaxed) + 1) & kGenMask;
   if (next == 0) next = 1;
-  c->gen.store(next, std::memory_order_relaxed);
+  // Acquire: no write below moves before the new generation (Engine::endpoints checks it after
+  // reading the fields). An exchange rather than a fence, which TSan does not model.
+  c->gen.exchange(next, std::memory_order_acq_rel);
   c->flags = 0;
   c->owner = 0;
   c->timeout_ms = 0;
@@ -651,10 +671,11 @@ DialPlan* Reactor::plan_of(uint64_t id) {
 }
 
 int Reactor::plan_next_source(DialPlan* p) {
+  if (p->dropped != 0) plan_restore_sources(p, UINT32_MAX);
   const uint32_t n = static_cast<uint32_t>(p->sources.size());
   for (uint32_t k = 0; k < n; k++) {
     const uint32_t i = (p->cursor + k) % n;
-    if (p->quota[i] != 0 && p->usable[i] != 0) {
+    if (p->quota[i] != 0 && p->dropped_until[i] == 0) {
       p->cursor = (i + 1) % n;
       return static_cast<int>(i);
     }
@@ -662,44 +683,81 @@ int Reactor::plan_next_source(DialPlan* p) {
   return -1;
 }
 
-void Reactor::plan_drop_source(DialPlan* p, uint32_t s) {
-  if (p->usable[s] == 0) return;
-  p->usable[s] = 0;
-  uint32_t left = 0;
-  for (uint8_t u : p->usable) left += u;
+void Reactor::plan_restore_sources(DialPlan* p, uint32_t except) {
+  const uint32_t n = static_cast<uint32_t>(p->sources.size());
+  for (uint32_t s = 0; s < n; s++) {
+    if (s == except || p->dropped_until[s] == 0 || p->dropped_until[s] > now_ms_) continue;
+    p->dropped_until[s] = 0;
+    p->dropped--;
+    // Take back what it gave the others, as far as they have not started it, evenly: the
+    // quotas were JS's choice (the fewest live first), a drop only lent them out.
+    uint32_t want = p->moved_out[s];
+    p->moved_out[s] = 0;
+    while (want > 0) {
+      uint32_t donors = 0;
+      for (uint32_t i = 0; i < n; i++)
+        if (i != s && p->dropped_until[i] == 0 && p->quota[i] != 0) donors++;
+      if (donors == 0) break;
+      const uint32_t each = want / donors == 0 ? 1 : want / donors;
+      for (uint32_t i = 0; i < n && want > 0; i++) {
+        if (i == s || p->dropped_until[i] != 0 || p->quota[i] == 0) continue;
+        const uint32_t take = std::min(std::min(each, p->quota[i]), want);
+        p->quota[i] -= take;
+        p->quota[s] += take;
+        want -= take;
+      }
+    }
+  }
+}
+
+bool Reactor::plan_drop_source(DialPlan* p, uint32_t s) {
+  if (p->dropped_until[s] != 0) return p->dropped < p->sources.size();
+  plan_restore_sources(p, s);  // one whose time is up can take its share back first
+  p->dropped_until[s] = now_ms_ + DialPlan::kSourceRetryMs;
+  p->dropped++;
+  const uint32_t left = static_cast<uint32_t>(p->sources.size()) - p->dropped;
   const uint32_t moved = p->quota[s];
   p->quota[s] = 0;
   if (left == 0) {
     p->unstarted -= moved;
     p->failed_unstarted += moved;
-    return;
+    return false;
   }
-  // Its unstarted attempts go to the others, evenly.
+  // Its unstarted attempts go to the others, evenly, until it is tried again.
+  p->moved_out[s] += moved;
   uint32_t k = 0;
   for (uint32_t i = 0; i < p->quota.size(); i++) {
-    if (p->usable[i] == 0) continue;
+    if (p->dropped_until[i] != 0) continue;
     p->quota[i] += moved / left + (k < moved % left ? 1 : 0);
     k++;
   }
+  return true;
 }
 
 void Reactor::plan_attempt_failed(uint64_t request_id, uint16_t tag, int err, Syscall sc) {
   DialPlan* p = plan_of(request_id);
   if (p == nullptr) return;  // cannot happen: a share outlives its attempts
   p->in_flight--;
+  if (p->turn != turn_) {
+    p->turn = turn_;
+    p->failed_this_turn = 0;
+  }
+  p->failed_this_turn++;
   const uint32_t s = tag - 1u;
   if (p->pooled && !p->cancelled && (err == err_addrnotavail() || err == err_addrinuse())) {
-    // This source cannot reach the destination (not on this host, or out of ports): drop it,
-    // and try this attempt again from another one, if any is left.
-    plan_drop_source(p, s);
-    const uint32_t n = static_cast<uint32_t>(p->sources.size());
-    for (uint32_t k = 0; k < n; k++) {
-      const uint32_t i = (p->cursor + k) % n;
-      if (p->usable[i] == 0) continue;
-      p->quota[i]++;
-      p->unstarted++;
-      plan_pump(p);
-      return;
+    // This source cannot reach the destination (not on this host, or out of ports): drop it
+    // for a while, and try this attempt again from another one, if any is left.
+    if (plan_drop_source(p, s)) {
+      const uint32_t n = static_cast<uint32_t>(p->sources.size());
+      for (uint32_t k = 0; k < n; k++) {
+        const uint32_t i = (p->cursor + k) % n;
+        if (p->dropped_until[i] != 0) continue;
+        p->quota[i]++;
+        p->unstarted++;
+        p->moved_out[s]++;
+        plan_pump(p);
+        return;
+      }
     }
   }
   emit(EventType::ConnectFailed, static_cast<double>(p->id), err,
@@ -711,6 +769,15 @@ void Reactor::plan_pump(DialPlan* p) {
   if (p->pumping) return;  // a failure inside the loop below: the loop goes on
   p->pumping = true;
   while (!p->cancelled && p->in_flight < p->cap && p->unstarted > 0) {
+    if (p->turn == turn_ && p->failed_this_turn >= DialPlan::kPlanFailuresPerTurn) {
+      // Failing fast (EMFILE, no route, out of ports without a pool...): the rest of this
+      // reactor's work comes first; this share goes on next turn.
+      if (!p->deferred) {
+        p->deferred = true;
+        plans_deferred_.push_back(p->id);
+      }
+      break;
+    }
     const int i = plan_next_source(p);
     if (i < 0) break;
     p->quota[i]--;
@@ -723,7 +790,8 @@ void Reactor::plan_pump(DialPlan* p) {
   }
   p->pumping = false;
   if (p->in_flight != 0 || (p->unstarted != 0 && !p->cancelled)) return;
-  emit(EventType::DialPlanDone, static_cast<double>(p->id), p->failed_unstarted);
+  emit(EventType::DialPlanDone, static_cast<double>(p->id), p->failed_unstarted, p->cap);
+  batch_.plans_done.push_back(p->id);
   for (size_t k = 0; k < plans_.size(); k++)
     if (plans_[k] == p) {
       plans_[k] = plans_.back();
@@ -731,6 +799,17 @@ void Reactor::plan_pump(DialPlan* p) {
       break;
     }
   delete p;
+}
+
+void Reactor::pump_deferred_plans() {
+  std::vector<uint64_t> ids;
+  ids.swap(plans_deferred_);
+  for (uint64_t id : ids) {
+    DialPlan* p = plan_of(id);  // gone meanwhile (cancelled and done): nothing to do
+    if (p == nullptr) continue;
+    p->deferred = false;
+    plan_pump(p);
+  }
 }
 
 void Reactor::fail_conn(Conn* c, int err, Syscall sc) {

@@ -71,7 +71,8 @@ struct Conn {
   // Atomic because the JS thread reads it in conn_for() while the reactor may bump it in
   // release_slot() for a stale id (a verb called with a released id: "ignored" by contract).
   // Found by native/core/test/test_broadcast_groups.cc under TSan. Reactor-side reads are
-  // plain loads on x86; every write is in release_slot().
+  // plain loads on x86; every change is in release_slot() (Engine::endpoints' fetch_add(0)
+  // only reads it, ordered).
   std::atomic<uint32_t> gen{1};
   uint32_t slot = 0;
   uint32_t flags = 0;
@@ -95,6 +96,10 @@ struct Conn {
 
 inline void publish_fd(Conn* c, sock_t fd) { __atomic_store_n(&c->fd, fd, __ATOMIC_SEQ_CST); }
 inline sock_t peek_fd(const Conn* c) { return __atomic_load_n(&c->fd, __ATOMIC_SEQ_CST); }
+// A dialed connection's local port, learnt late (on first read, or as it closes): the reactor
+// stores it while the JS thread may read it in Engine::endpoints.
+inline void store_port(Conn* c, uint16_t port) { __atomic_store_n(&c->local.port, port, __ATOMIC_RELEASE); }
+inline uint16_t load_port(const Conn* c) { return __atomic_load_n(&c->local.port, __ATOMIC_ACQUIRE); }
 
 struct Listener {
   uint32_t id = 0;
@@ -212,8 +217,10 @@ class Reactor {
   DialPlan* plan_of(uint64_t id);
   void plan_pump(DialPlan* p);  // starts attempts while the cap allows; finishes a share that is done
   void plan_attempt_failed(uint64_t request_id, uint16_t tag, int err, Syscall sc);
-  void plan_drop_source(DialPlan* p, uint32_t s);
+  bool plan_drop_source(DialPlan* p, uint32_t s);  // false: no source is usable now
+  void plan_restore_sources(DialPlan* p, uint32_t except);  // those whose drop has run out
   int plan_next_source(DialPlan* p);
+  void pump_deferred_plans();
   void drop_command(Command& c);  // releases what a command owns, unhandled
   Conn* chunk(uint32_t s) { return chunks_[s / kChunk].load(std::memory_order_acquire); }
   Conn* live_conn(uint32_t slot, uint32_t gen);
@@ -282,6 +289,8 @@ class Reactor {
 
   // connectMany() shares this reactor is carrying out (a handful at most: a linear search).
   std::vector<DialPlan*> plans_;
+  std::vector<uint64_t> plans_deferred_;  // ids of shares that used their failures this turn
+  uint64_t turn_ = 0;                     // loop turns, for the shares' per-turn budget
 
   // Group membership of this reactor's connections: group id -> slots, and slot -> group ids
   // (so a closing connection leaves all its groups). Only members cost anything.

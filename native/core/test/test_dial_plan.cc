@@ -3,10 +3,20 @@
 // two reactors, that a source this host does not have is dropped and its quota moves to the
 // others, that a plan with no usable source fails every attempt (one counted in DialPlanDone),
 // that credit raises the cap, that cancel stops it mid-way with every share still reporting
-// done, and that every descriptor is back at the end. Under TSan: the plan's commands and events
-// against two reactor threads.
+// done and the unstarted attempts given back at once, that every share's cap comes back (credit
+// that reaches a finished share too), that fast failures (EMFILE) are spread over reactor turns,
+// that a dropped source is tried again once its time is up, and that every descriptor is back at
+// the end. Under TSan: the plan's commands and events against two reactor threads.
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -26,6 +36,10 @@ struct PlanSeen {
   std::map<std::string, uint32_t> errors;  // code -> attempts
   uint32_t unstarted_failed = 0;
   uint32_t done = 0;  // DialPlanDone events (one per share)
+  uint32_t caps = 0;  // the shares' caps, given back with DialPlanDone
+  uint32_t dropped = 0;  // DialPlanReturned: unstarted attempts a cancel dropped
+  uint32_t credit_back = 0;  // DialPlanReturned: credit that found its share done
+  uint32_t most_failed_in_a_batch = 0;
 };
 
 struct Harness {
@@ -39,7 +53,13 @@ struct Harness {
   bool more = false;
 
   void pump(int wait_ms = 50) {
-    test::deliver(sink, engine, more, wait_ms, [&](const Batch&, const Event& ev) {
+    const Batch* last = nullptr;
+    std::map<uint64_t, uint32_t> failed_here;  // plan -> ConnectFailed in the current batch
+    test::deliver(sink, engine, more, wait_ms, [&](const Batch& b, const Event& ev) {
+      if (&b != last) {
+        last = &b;
+        failed_here.clear();
+      }
       const auto id = static_cast<uint64_t>(ev.id);
       switch (static_cast<EventType>(static_cast<int>(ev.type))) {
         case EventType::ListenOk:
@@ -64,10 +84,16 @@ struct Harness {
         }
         case EventType::ConnectFailed:
           plans[id].errors[error_name(static_cast<int>(ev.a)).code]++;
+          plans[id].most_failed_in_a_batch = std::max(plans[id].most_failed_in_a_batch, ++failed_here[id]);
           break;
         case EventType::DialPlanDone:
           plans[id].done++;
           plans[id].unstarted_failed += static_cast<uint32_t>(ev.a);
+          plans[id].caps += static_cast<uint32_t>(ev.b);
+          break;
+        case EventType::DialPlanReturned:
+          plans[id].dropped += static_cast<uint32_t>(ev.a);
+          plans[id].credit_back += static_cast<uint32_t>(ev.b);
           break;
         default:
           break;
@@ -117,6 +143,7 @@ int main() {
   CHECK_EQ(h.plans[10].by_source[2], 200u);
   CHECK_EQ(h.plans[10].by_source[3], 1u);
   CHECK(h.plans[10].errors.empty());
+  CHECK_EQ(h.plans[10].caps, 16u);  // each share's cap comes back
   CHECK(h.until([&] { return h.accepted == 501; }));
   EngineStats s = h.engine.stats();
   CHECK_EQ(s.dialed, 501u);
@@ -163,6 +190,9 @@ int main() {
   CHECK(h.until([&] { return h.plans[50].done == 1; }));
   const size_t at_cancel = h.plans[50].conns.size();
   CHECK(at_cancel < 100000);
+  // What had not started is given back with the cancel; the rest connected (in flight then).
+  CHECK_EQ(h.plans[50].dropped + at_cancel, 100000u);
+  CHECK_EQ(h.plans[50].caps + h.plans[50].credit_back, 32u);
   for (int k = 0; k < 5; k++) h.pump(20);
   CHECK_EQ(h.plans[50].conns.size(), at_cancel);
   h.engine.dial_plan_cancel(50);  // again, and for an unknown plan: ignored
@@ -176,6 +206,73 @@ int main() {
     return true;
   }));
   CHECK(h.until([&] { return test::open_fds() == fds_before; }));
+
+  // 7. Credit that reaches a share after it finished (the engine had not drained its
+  //    DialPlanDone yet) is given back, not lost; once drained, no share is sent credit.
+  {
+    DialPlan p = h.plan(70, {}, {1}, 1);
+    p.base.remote.port = 1;  // refused at once
+    const uint64_t failures = h.engine.stats().connect_failures;
+    CHECK_EQ(h.engine.dial_plan(std::move(p)), 1u);
+    for (int k = 0; k < 500 && h.engine.stats().connect_failures == failures; k++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the share finishes in the same turn
+    h.engine.dial_plan_credit(70, 5);
+    CHECK(h.until([&] { return h.plans[70].done == 1 && h.plans[70].credit_back == 5; }));
+    CHECK_EQ(h.plans[70].caps, 1u);
+    CHECK_EQ(h.plans[70].errors["ECONNREFUSED"], 1u);
+    h.engine.dial_plan_credit(70, 3);  // known to be done now: nothing is sent
+    for (int k = 0; k < 3; k++) h.pump(20);
+    CHECK_EQ(h.plans[70].credit_back, 5u);
+  }
+
+  // 8. Attempts that fail at once (socket(): EMFILE) do not take a reactor's turn: at most
+  //    DialPlan::kPlanFailuresPerTurn of a share fail per turn, in flight ones aside, and the
+  //    share goes on over later turns until every attempt has failed.
+  {
+    rlimit old_limit{};
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+    rlimit low = old_limit;
+    low.rlim_cur = static_cast<rlim_t>(test::open_fds() + 24);
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    DialPlan p = h.plan(80, {}, {3000}, 3000);
+    p.base.remote.port = 1;  // refused: the few sockets there are come back quickly
+    CHECK_EQ(h.engine.dial_plan(std::move(p)), 2u);
+    CHECK(h.until([&] { return h.plans[80].done == 2; }, 30000));
+    CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+    CHECK_EQ(h.plans[80].errors["EMFILE"] + h.plans[80].errors["ECONNREFUSED"], 3000u);
+    CHECK(h.plans[80].errors["EMFILE"] > 1000u);
+    CHECK(h.plans[80].most_failed_in_a_batch <= 2 * (DialPlan::kPlanFailuresPerTurn + 24));
+  }
+
+  // 9. A dropped source is tried again once its time is up (then dropped again here: this host
+  //    does not have it), while the call goes on from the other. Attempts to a listener whose
+  //    queue is full hang until their 300 ms timeout, so the call lasts past the retry time.
+  {
+    const int silent = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(silent >= 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    socklen_t len = sizeof sa;
+    CHECK_EQ(bind(silent, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    CHECK_EQ(listen(silent, 0), 0);
+    CHECK_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    DialPlan p = h.plan(90, {"203.0.113.77", "127.0.0.9"}, {4, 4}, 1);
+    p.base.remote.port = ntohs(sa.sin_port);
+    p.base.timeout_ms = 300;
+    const uint64_t failures = h.engine.stats().connect_failures;
+    CHECK_EQ(h.engine.dial_plan(std::move(p)), 1u);
+    CHECK(h.until([&] { return h.plans[90].done == 1; }, 20000));
+    PlanSeen& seen = h.plans[90];
+    CHECK_EQ(seen.conns.size() + seen.errors["ETIMEDOUT"], 8u);  // every attempt, from the other
+    CHECK_EQ(seen.by_source.count(1), 0u);
+    CHECK_EQ(seen.errors.count("EADDRNOTAVAIL"), 0u);  // a source was usable throughout
+    const uint64_t bad_tries = h.engine.stats().connect_failures - failures - seen.errors["ETIMEDOUT"];
+    CHECK(bad_tries >= 2u);  // at the start, and again after a second
+    for (uint64_t c : seen.conns) h.engine.destroy(c);
+    close(silent);
+  }
 
   // 6. A plan still running when the engine stops: its shares are freed (ASan: no leak).
   CHECK_EQ(h.engine.dial_plan(h.plan(60, {"127.0.0.2"}, {100000}, 4)), 2u);
