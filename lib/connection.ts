@@ -331,8 +331,9 @@ export class Connection {
   /** @internal */
   _onClose(hadError: boolean): void {
     // The slot is let go after this batch. A connection that is not closed for the application
-    // yet (held for its first turn, or kept for bytes it has not read) reads its endpoints now.
-    if ((this._flags & F.Fresh) !== 0 || ((this._flags & F.Destroyed) === 0 && this._cold?.queue !== undefined)) this._endpoints();
+    // yet (held for its first turn, or kept for bytes it has not read) reads its endpoints now;
+    // one the application destroyed does not (node:net's forgets its addresses then too).
+    if ((this._flags & F.Destroyed) === 0 && ((this._flags & F.Fresh) !== 0 || this._cold?.queue !== undefined)) this._endpoints();
     if (this._hold(() => this._onClose(hadError))) return;
     // [hammer fix] The reactor closes the socket once the peer's FIN is read and our side has
     // ended, whether or not the application has read what was kept for it (paused, or no 'data'

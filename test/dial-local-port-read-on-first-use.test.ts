@@ -56,4 +56,20 @@ describe('dialed connections: local endpoint', () => {
     for (const c of more) c.destroy();
     await server.close({ destroyConnections: true });
   });
+
+  it('is the right port or nothing once the application destroyed the connection, never 0', async () => {
+    const seen = new Set<string>();
+    const server = await listen({ endpoints: ['127.0.0.1:0'], onConnection: (c) => { seen.add(`${c.remoteAddress}:${c.remotePort}`); } });
+    const d = new Dialer({ localAddresses: ['127.0.0.2'] });
+    const conns = await d.connectMany(server.endpoints[0], 20);
+    await waitUntil(() => seen.size === 20, 5000, 'all accepted');
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (const c of conns) {
+      c.destroy();
+      Atomics.wait(pause, 0, 0, 5); // the reactor closes the socket meanwhile; JS has not seen it
+      const port = c.localPort;
+      if (port !== undefined) expect(seen.has(`127.0.0.2:${port}`)).toBe(true);
+    }
+    await server.close({ destroyConnections: true });
+  });
 });

@@ -280,10 +280,13 @@ bool Engine::endpoints(uint64_t id, Endpoint* local, Endpoint* remote) {
     // socket; a cleared one means the port is filled in by now.
     const sock_t fd = peek_fd(c);
     Endpoint ep;
-    if (fd == kInvalidSock)
-      local->port = load_port(c);
-    else if (socket_local_endpoint(fd, &ep) && peek_fd(c) == fd)
+    if (fd != kInvalidSock && socket_local_endpoint(fd, &ep) && peek_fd(c) == fd)
       local->port = ep.port;
+    else
+      local->port = load_port(c);  // the fd is cleared (or was, meanwhile): filled in by now
+    // Still unknown: JS destroyed it and the socket is gone (nothing was filled in). Nothing,
+    // rather than port 0, as node:net answers for a destroyed socket.
+    if (local->port == 0) return false;
   }
   // JS reads a connection's endpoints before it lets the slot go (Connection._onClose), so the
   // slot is still this connection's; should that ever not hold, a generation moved on by a

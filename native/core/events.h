@@ -121,8 +121,9 @@ struct ConnectRequest {
 // attempts fail together (DialPlanDone's count).
 // Without a pool, `sources` is one unset endpoint (the kernel picks the source) and every error
 // is the attempt's own.
-// Fairness: at most kPlanFailuresPerTurn attempts of a share fail per reactor turn (a failure can
-// be synchronous, so the cap alone would not bound it); the rest wait for the next turn.
+// Fairness: at most kPlanFailuresPerTurn attempts of a share fail at once (in socket(), bind() or
+// connect() itself) per reactor turn, since the cap alone would not bound those; the rest wait for
+// the next turn.
 struct DialPlan {
   static constexpr uint32_t kSourceRetryMs = 1000;  // lib/dialer.ts SKIP_MS
   static constexpr uint32_t kPlanFailuresPerTurn = 64;
@@ -134,6 +135,7 @@ struct DialPlan {
   std::vector<uint64_t> dropped_until;  // 0 = usable; else when (reactor ms) to try it again
   std::vector<uint32_t> moved_out;      // attempts a dropped source gave the others
   uint32_t dropped = 0;          // sources with dropped_until set
+  uint64_t next_restore_ms = UINT64_MAX;  // the earliest dropped_until (no scan before it)
   bool pooled = false;           // sources are the caller's pool (source errors move attempts)
   uint32_t unstarted = 0;        // sum of quota
   uint32_t in_flight = 0;

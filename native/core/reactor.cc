@@ -202,7 +202,10 @@ void Reactor::handle(Command& cmd) {
     }
     case CommandType::Destroy: {
       Conn* c = live_conn(cmd.slot, cmd.gen);
-      if (c != nullptr) close_conn(c, false);
+      if (c != nullptr) {
+        c->flags |= kDestroyRequested;
+        close_conn(c, false);
+      }
       break;
     }
     case CommandType::Pause:
@@ -506,10 +509,12 @@ void Reactor::maybe_close(Conn* c) {
 
 void Reactor::close_conn(Conn* c, bool errored) {
   if ((c->flags & kClosed) != 0) return;
-  if ((c->flags & kReported) != 0 && c->local.port == 0 && c->remote.port != 0 && c->fd != kInvalidSock) {
+  if ((c->flags & (kReported | kDestroyRequested)) == kReported && c->local.port == 0 && c->remote.port != 0 &&
+      c->fd != kInvalidSock) {
     // A dialed connection's port nobody asked for yet: JS may still ask (a connection kept for
     // its unread bytes, or held for its first turn, reads its endpoints as the Close comes), and
-    // once the socket is gone only this copy can answer.
+    // once the socket is gone only this copy can answer. Not when JS destroyed it: it reads
+    // nothing more then (as node:net's socket forgets its address once destroyed).
     Endpoint ep;
     if (socket_local_endpoint(c->fd, &ep)) store_port(c, ep.port);
   }
@@ -671,7 +676,7 @@ DialPlan* Reactor::plan_of(uint64_t id) {
 }
 
 int Reactor::plan_next_source(DialPlan* p) {
-  if (p->dropped != 0) plan_restore_sources(p, UINT32_MAX);
+  if (p->dropped != 0 && now_ms_ >= p->next_restore_ms) plan_restore_sources(p, UINT32_MAX);
   const uint32_t n = static_cast<uint32_t>(p->sources.size());
   for (uint32_t k = 0; k < n; k++) {
     const uint32_t i = (p->cursor + k) % n;
@@ -685,8 +690,13 @@ int Reactor::plan_next_source(DialPlan* p) {
 
 void Reactor::plan_restore_sources(DialPlan* p, uint32_t except) {
   const uint32_t n = static_cast<uint32_t>(p->sources.size());
+  uint64_t next = UINT64_MAX;
   for (uint32_t s = 0; s < n; s++) {
-    if (s == except || p->dropped_until[s] == 0 || p->dropped_until[s] > now_ms_) continue;
+    if (p->dropped_until[s] == 0) continue;
+    if (s == except || p->dropped_until[s] > now_ms_) {
+      next = std::min(next, p->dropped_until[s]);
+      continue;
+    }
     p->dropped_until[s] = 0;
     p->dropped--;
     // Take back what it gave the others, as far as they have not started it, evenly: the
@@ -708,12 +718,14 @@ void Reactor::plan_restore_sources(DialPlan* p, uint32_t except) {
       }
     }
   }
+  p->next_restore_ms = next;
 }
 
 bool Reactor::plan_drop_source(DialPlan* p, uint32_t s) {
-  if (p->dropped_until[s] != 0) return p->dropped < p->sources.size();
   plan_restore_sources(p, s);  // one whose time is up can take its share back first
+  if (p->dropped_until[s] != 0) return p->dropped < p->sources.size();  // dropped already
   p->dropped_until[s] = now_ms_ + DialPlan::kSourceRetryMs;
+  p->next_restore_ms = std::min(p->next_restore_ms, p->dropped_until[s]);
   p->dropped++;
   const uint32_t left = static_cast<uint32_t>(p->sources.size()) - p->dropped;
   const uint32_t moved = p->quota[s];
@@ -738,11 +750,15 @@ void Reactor::plan_attempt_failed(uint64_t request_id, uint16_t tag, int err, Sy
   DialPlan* p = plan_of(request_id);
   if (p == nullptr) return;  // cannot happen: a share outlives its attempts
   p->in_flight--;
-  if (p->turn != turn_) {
-    p->turn = turn_;
-    p->failed_this_turn = 0;
+  if (p->pumping) {
+    // Failed inside plan_pump, at once (socket(), bind() or connect() itself): what the budget
+    // counts. Failures that come from the poll are bounded by what it returns per turn.
+    if (p->turn != turn_) {
+      p->turn = turn_;
+      p->failed_this_turn = 0;
+    }
+    p->failed_this_turn++;
   }
-  p->failed_this_turn++;
   const uint32_t s = tag - 1u;
   if (p->pooled && !p->cancelled && (err == err_addrnotavail() || err == err_addrinuse())) {
     // This source cannot reach the destination (not on this host, or out of ports): drop it

@@ -62,6 +62,7 @@ enum ConnFlags : uint32_t {
   kReported = 1u << 8,      // JS knows the id (Accept/Connected emitted)
   kTimeoutFired = 1u << 9,  // idle timeout fired; re-armed on the next activity
   kErrored = 1u << 10,      // closed by an error
+  kDestroyRequested = 1u << 11,  // JS called destroy()
 };
 
 struct Conn {
