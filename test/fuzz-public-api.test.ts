@@ -189,7 +189,12 @@ describe('fuzz: public API misuse (fast-check)', () => {
       }
       expect(server.endpoints.length).toBeGreaterThan(0);
       await within(server.close({ destroyConnections: true }), 5000, 'close');
-    }), { numRuns: runs(300) });
+    }), {
+      numRuns: runs(300),
+      // Both outcomes always occur, however few the runs (under Wine: 30; one CI run there drew
+      // no valid options at all): a server on a free loopback port, and endpoints that are no list.
+      examples: [[{ endpoints: ['127.0.0.1:0'] }], [{ endpoints: 'nope' }]],
+    });
     // Not vacuous: both outcomes happened.
     expect(outcomes.listenOk).toBeGreaterThan(0);
     expect(outcomes.listenErr).toBeGreaterThan(0);
