@@ -699,28 +699,19 @@ export class Dialer implements Owner {
 
   /** @internal */
   _planDone(p: Plan, unstartedFailed: number, cap: number): void {
-    // The bookkeeping first: onProgress (called when this settles the call) may throw.
     p.cap -= cap;
-    p.unsettled -= unstartedFailed;
-    const last = --p.shares === 0;
-    this._reserve(p);
-    if (last) {
+    if (--p.shares === 0) {
       this._plans.splice(this._plans.indexOf(p), 1);
       endConnectWait(p.id);
     }
-    try {
-      if (unstartedFailed > 0) p.batch.failedWith(noSourceError(p.batch.route), unstartedFailed);
-    } finally {
-      this._pump(); // the share's cap goes to the others, or to what waits behind the call
-    }
+    this._planSettled(p, unstartedFailed); // before failedWith: it may call a throwing onProgress
+    if (unstartedFailed > 0) p.batch.failedWith(noSourceError(p.batch.route), unstartedFailed);
   }
 
   /** @internal */
   _planReturned(p: Plan, dropped: number, credit: number): void {
     p.cap -= credit;
-    p.unsettled -= dropped;
-    this._reserve(p);
-    this._pump();
+    this._planSettled(p, dropped);
   }
 
   private _recycle(a: Attempt): void {

@@ -134,8 +134,7 @@ struct DialPlan {
   std::vector<uint32_t> quota;   // attempts not started yet, per source
   std::vector<uint64_t> dropped_until;  // 0 = usable; else when (reactor ms) to try it again
   std::vector<uint32_t> moved_out;      // attempts a dropped source gave the others
-  uint32_t dropped = 0;          // sources with dropped_until set
-  uint64_t next_restore_ms = UINT64_MAX;  // the earliest dropped_until (no scan before it)
+  uint64_t next_restore_ms = UINT64_MAX;  // the earliest dropped_until; none dropped: MAX
   bool pooled = false;           // sources are the caller's pool (source errors move attempts)
   uint32_t unstarted = 0;        // sum of quota
   uint32_t in_flight = 0;

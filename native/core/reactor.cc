@@ -676,7 +676,7 @@ DialPlan* Reactor::plan_of(uint64_t id) {
 }
 
 int Reactor::plan_next_source(DialPlan* p) {
-  if (p->dropped != 0 && now_ms_ >= p->next_restore_ms) plan_restore_sources(p, UINT32_MAX);
+  if (now_ms_ >= p->next_restore_ms) plan_restore_sources(p, UINT32_MAX);
   const uint32_t n = static_cast<uint32_t>(p->sources.size());
   for (uint32_t k = 0; k < n; k++) {
     const uint32_t i = (p->cursor + k) % n;
@@ -698,7 +698,6 @@ void Reactor::plan_restore_sources(DialPlan* p, uint32_t except) {
       continue;
     }
     p->dropped_until[s] = 0;
-    p->dropped--;
     // Take back what it gave the others, as far as they have not started it, evenly: the
     // quotas were JS's choice (the fewest live first), a drop only lent them out.
     uint32_t want = p->moved_out[s];
@@ -723,11 +722,14 @@ void Reactor::plan_restore_sources(DialPlan* p, uint32_t except) {
 
 bool Reactor::plan_drop_source(DialPlan* p, uint32_t s) {
   plan_restore_sources(p, s);  // one whose time is up can take its share back first
-  if (p->dropped_until[s] != 0) return p->dropped < p->sources.size();  // dropped already
-  p->dropped_until[s] = now_ms_ + DialPlan::kSourceRetryMs;
-  p->next_restore_ms = std::min(p->next_restore_ms, p->dropped_until[s]);
-  p->dropped++;
-  const uint32_t left = static_cast<uint32_t>(p->sources.size()) - p->dropped;
+  const bool already = p->dropped_until[s] != 0;
+  if (!already) {
+    p->dropped_until[s] = now_ms_ + DialPlan::kSourceRetryMs;
+    p->next_restore_ms = std::min(p->next_restore_ms, p->dropped_until[s]);
+  }
+  uint32_t left = 0;
+  for (uint64_t until : p->dropped_until) left += until == 0 ? 1u : 0u;
+  if (already) return left != 0;
   const uint32_t moved = p->quota[s];
   p->quota[s] = 0;
   if (left == 0) {
